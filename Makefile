@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` (set up, then run the pipeline on the bundled
+# sample) and `make test`. Everything installs into .venv from the pinned lock.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
+
+.PHONY: setup run test servers clean lock
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip==26.3
+	# torch first, pinned: the CPU build (GPU users: see README, "GPU").
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+run: setup
+	$(BIN)/danlu sample
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/danlu run
+
+test: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+
+servers: setup
+	PATH="$(abspath $(BIN)):$$PATH" bash infra/servers.sh
+
+clean:
+	rm -rf outputs mlflow.db mlartifacts
+
+# Re-resolve requirements.lock from pyproject.toml (keeps existing pins unless they must move).
+lock: setup
+	$(PIP) install pip-tools==7.6.2
+	$(BIN)/pip-compile -q --strip-extras --extra test --no-emit-index-url --no-emit-find-links \
+	  --unsafe-package torch --annotation-style=line --no-header -o requirements.lock pyproject.toml

@@ -1,0 +1,3 @@
+from danlu.cli import main
+
+main()

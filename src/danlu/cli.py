@@ -1,0 +1,154 @@
+"""The `danlu` command: `danlu run` runs the whole pipeline as a Prefect flow; one command per
+stage runs that stage alone (DVC's stage commands call these)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from danlu.errors import ConfigError, DanluError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="danlu: from raw web crawl to a trained, evaluated, registered model.")
+
+Overrides = Annotated[Optional[list[str]], typer.Option(
+    "--set-param", "-S", help="Override a params.yaml key, e.g. -S train.max_steps=50")]
+ParamsFile = Annotated[Optional[Path], typer.Option(
+    "--params", help="params.yaml to read (default: the one in this project)")]
+Force = Annotated[bool, typer.Option("--force", help="Run even if inputs are unchanged")]
+NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not log to MLflow")]
+
+
+def _setup_logging() -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", datefmt="[%X]",
+                        handlers=[handler])
+    logging.getLogger("danlu").setLevel(logging.INFO)
+
+
+def _config(params: Path | None, overrides: list[str] | None):
+    from danlu.config import load_config
+
+    return load_config(params, overrides or [])
+
+
+def _run_one(name: str, params: Path | None, overrides: list[str] | None, force: bool,
+             no_track: bool) -> None:
+    from danlu.pipeline import run_stage
+
+    cfg = _config(params, overrides)
+    parent = os.environ.get("DANLU_PARENT_RUN_ID") or None
+    record = run_stage(name, cfg, parent_run_id=parent, force=force, track=not no_track)
+    state = "reused (unchanged)" if record.cached else f"done in {record.seconds:.1f} s"
+    typer.echo(f"{name}: {state}")
+    for key in sorted(record.metrics)[:12]:
+        typer.echo(f"  {key} = {record.metrics[key]:.6g}")
+    for model, version in record.registered.items():
+        typer.echo(f"  registered {model} version {version}")
+
+
+@app.command()
+def run(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+        stages: Annotated[Optional[str], typer.Option(
+            help="Comma-separated subset of stages, e.g. pretrain,sft")] = None) -> None:
+    """Run the whole pipeline as the Prefect flow `danlu-pipeline`."""
+    cfg = _config(params, overrides)  # fail fast on a bad config, before Prefect starts
+    from flows.pipeline import run_pipeline
+
+    summary = run_pipeline(str(cfg.root / "params.yaml") if params is None else str(params),
+                           overrides or [], force=force,
+                           stages=stages.split(",") if stages else None)
+    typer.echo(summary["markdown"])
+
+
+@app.command()
+def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+           no_track: NoTrack = False,
+           input: Annotated[Optional[list[Path]], typer.Option(
+               "--input", help="WARC/JSONL files or folders (default: curate.inputs)")] = None,
+           output: Annotated[Optional[Path], typer.Option(
+               help="Output folder (default: outputs/curate)")] = None) -> None:
+    """Curate: read, extract, identify language, filter, deduplicate, validate."""
+    if input or output:
+        from danlu.curate.stage import curate as curate_paths
+
+        cfg = _config(params, overrides)
+        inputs = ({"input": list(input)} if input else
+                  {s: [cfg.path(p) for p in ps] for s, ps in cfg.curate.inputs.items()})
+        result = curate_paths(cfg.curate, inputs, output or cfg.path(cfg.paths.outputs) / "curate")
+        typer.echo(json.dumps(result.metrics(), indent=2))
+        return
+    _run_one("curate", params, overrides, force, no_track)
+
+
+@app.command()
+def tokenizer(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+              no_track: NoTrack = False) -> None:
+    """Train the byte-level BPE tokenizer and encode the corpus into token shards."""
+    _run_one("tokenizer", params, overrides, force, no_track)
+
+
+@app.command()
+def pretrain(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+             no_track: NoTrack = False) -> None:
+    """Pretrain the Llama-family model on the token shards."""
+    _run_one("pretrain", params, overrides, force, no_track)
+
+
+@app.command()
+def sft(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+        no_track: NoTrack = False) -> None:
+    """Supervised fine-tuning on conversations (loss on assistant tokens only)."""
+    _run_one("sft", params, overrides, force, no_track)
+
+
+@app.command()
+def evaluate(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+             no_track: NoTrack = False) -> None:
+    """Evaluate: loss, perplexity, bits per byte, chat samples, report card."""
+    _run_one("evaluate", params, overrides, force, no_track)
+
+
+@app.command()
+def sample(params: ParamsFile = None,
+           rebuild: Annotated[bool, typer.Option(
+               help="Regenerate from this Python's stdlib instead of the shipped bytes")] = False,
+           force: Annotated[bool, typer.Option(help="Replace a data folder that differs")] = False
+           ) -> None:
+    """Put the bundled sample in the data folder (a no-op when it is already there)."""
+    cfg = _config(params, None)
+    data = cfg.path(cfg.paths.data)
+    if rebuild:
+        from danlu.sample.build import build_sample
+
+        manifest = build_sample(data)
+        typer.echo(f"rebuilt the sample in {data} ({len(manifest.get('files', {}))} files)")
+        return
+    from danlu.sample.bundle import restore
+
+    restore(data, force=force)
+    typer.echo(f"sample ready in {data}")
+
+
+def main() -> None:
+    _setup_logging()
+    try:
+        app()
+    except ConfigError as exc:
+        typer.secho(f"config error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except DanluError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""params.yaml -> pydantic models, with `-S key=value` overrides (the syntax of `dvc exp run -S`).
+
+Every default lives in params.yaml; the models here only declare types and allowed values, so
+a typo'd key, a wrong type or an out-of-range value fails at load time and names the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from danlu.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(Section):
+    data: str
+    outputs: str
+
+
+class TrackingConfig(Section):
+    uri: str = Field(description="MLflow tracking URI; a relative sqlite path is under the project")
+    artifacts: str = Field(description="artifact root for new experiments")
+    experiment: str
+    register_models: bool
+
+
+class ExtractConfig(Section):
+    main_content: bool
+    max_html_bytes: int = Field(gt=0)
+
+
+class LanguageConfig(Section):
+    keep: list[str] = Field(min_length=1)
+    threshold: float = Field(ge=0.0, le=1.0)
+
+
+class FiltersConfig(Section):
+    min_words: int = Field(ge=0)
+    max_words: int = Field(gt=0)
+    min_mean_word_length: float = Field(ge=0)
+    max_mean_word_length: float = Field(gt=0)
+    max_symbol_word_ratio: float = Field(ge=0, le=1)
+    min_alpha_word_fraction: float = Field(ge=0, le=1)
+    min_stop_words: int = Field(ge=0)
+    max_duplicate_line_fraction: float = Field(ge=0, le=1)
+    max_top_word_fraction: float = Field(ge=0, le=1)
+
+
+class ValidationConfig(Section):
+    min_chars: int = Field(ge=0)
+    max_chars: int = Field(gt=0)
+
+
+class CurateConfig(Section):
+    inputs: dict[str, list[str]] = Field(min_length=1, description="source name -> files or folders")
+    extract: ExtractConfig
+    language: LanguageConfig
+    filters: FiltersConfig
+    exact_dedup: bool
+    validation: ValidationConfig
+
+
+class TokenizerConfig(Section):
+    vocab_size: int = Field(ge=512, le=1 << 20)
+    min_frequency: int = Field(ge=1)
+    val_fraction: float = Field(gt=0, lt=1)
+
+
+class ModelConfig(Section):
+    preset: Literal["tiny", "d6", "d12", "d24"]
+    context_length: int = Field(ge=8)
+
+
+class TrainConfig(Section):
+    max_steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float | None = Field(gt=0, description="peak learning rate; null = the preset's")
+    min_lr_ratio: float = Field(ge=0, le=1)
+    warmup_steps: int = Field(ge=0)
+    weight_decay: float = Field(ge=0)
+    grad_clip: float = Field(ge=0)
+    eval_every: int = Field(ge=1)
+    eval_batches: int = Field(ge=1)
+    threads: int = Field(ge=0, description="CPU threads; 0 = all cores")
+
+
+class SftConfig(Section):
+    data: str
+    max_steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    warmup_steps: int = Field(ge=0)
+    val_fraction: float = Field(gt=0, lt=1)
+    max_length: int = Field(ge=16)
+
+
+class EvaluateConfig(Section):
+    heldout: str
+    prompts: str
+    max_new_tokens: int = Field(ge=1)
+    num_samples: int = Field(ge=0)
+
+
+class RegistryConfig(Section):
+    base_model: str
+    chat_model: str
+    alias: str
+
+
+class Config(Section):
+    seed: int
+    paths: PathsConfig
+    tracking: TrackingConfig
+    curate: CurateConfig
+    tokenizer: TokenizerConfig
+    model: ModelConfig
+    train: TrainConfig
+    sft: SftConfig
+    evaluate: EvaluateConfig
+    registry: RegistryConfig
+
+    _root: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> "Config":
+        f = self.curate.filters
+        if f.min_words >= f.max_words:
+            raise ValueError("curate.filters.min_words must be below curate.filters.max_words")
+        v = self.curate.validation
+        if v.min_chars >= v.max_chars:
+            raise ValueError("curate.validation.min_chars must be below curate.validation.max_chars")
+        return self
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a path from params against the project root."""
+        p = Path(value)
+        return p if p.is_absolute() else self._root / p
+
+    def section_hash(self, *sections: str) -> str:
+        """A stable hash of some sections (all when none given): the params part of lineage."""
+        data = self.model_dump(mode="json")
+        picked = {k: data[k] for k in (sections or sorted(data))}
+        blob = json.dumps(picked, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` (optionally `params.yaml:a.b=value`, as DVC accepts) -> (["a","b"], value)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.max_steps=50")
+    key, raw = text.split("=", 1)
+    if ":" in key:
+        file_part, key = key.split(":", 1)
+        if Path(file_part).name != PARAMS_FILE:
+            raise ConfigError(f"override {text!r}: only {PARAMS_FILE} is read, not {file_part}")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r}: empty key part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from None
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `-S` overrides to the raw params dict; unknown keys are caught by validation."""
+    data = json.loads(json.dumps(raw))  # deep copy of plain YAML data
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                dotted = ".".join(parts[: i + 1])
+                raise ConfigError(f"override {text!r}: {dotted} is a value, not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return sorted(model.model_fields)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"  {key}: unknown key{hint}; allowed here: {', '.join(allowed)}")
+        elif err["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        else:
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def find_params(start: Path | None = None) -> Path:
+    """The params.yaml of the project that holds `start` (default: the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PARAMS_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no {PARAMS_FILE} in {here} or any parent folder; run danlu in a project")
+
+
+def load_config(params: Path | str | None = None, overrides: list[str] | None = None) -> Config:
+    """Read params.yaml, apply overrides, validate. Relative paths resolve against its folder."""
+    path = Path(params) if params else find_params()
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = apply_overrides(raw, overrides or [])
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, str(path))) from None
+    cfg._root = path.resolve().parent
+    return cfg

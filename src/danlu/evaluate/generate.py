@@ -1,0 +1,127 @@
+"""Greedy samples: chat replies scored against references, and base-model continuations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from danlu.errors import DataError
+from danlu.evaluate.lm import text_token_ids
+from danlu.evaluate.similarity import rouge_l_f1, token_f1
+from danlu.tokenizer.chat import BOS, END, EOS
+
+# How much of a held-out passage the base model is shown before it continues on its own.
+PROMPT_WORDS = 8
+
+
+def special_token_id(tokenizer: Any, token: str) -> int:
+    """The id of one of danlu's special tokens; a tokenizer without it was not made by danlu."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise DataError(
+            f"the tokenizer has no {token} token; was it trained by danlu's tokenizer stage?"
+        )
+    return token_id
+
+
+def greedy_continuation(
+    model: Any, prompt_ids: list[int], *, max_new_tokens: int, stop_ids: list[int], pad_id: int
+) -> list[int]:
+    """The new token ids of a greedy generation, the stop token included when one was reached."""
+    import torch
+
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
+    model.eval()
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=stop_ids,
+            pad_token_id=pad_id,
+        )
+    new_ids = output[0, len(prompt_ids) :].tolist()
+    # generate() pads finished rows; with one row there is none, but cut at the first stop anyway.
+    for i, token_id in enumerate(new_ids):
+        if token_id in stop_ids:
+            return new_ids[: i + 1]
+    return new_ids
+
+
+def chat_samples(
+    model: Any, tokenizer: Any, prompts: Sequence[dict], *, max_new_tokens: int
+) -> list[dict]:
+    """Answer each prompt's messages greedily; score the reply against the prompt's reference."""
+    end_id = special_token_id(tokenizer, END)
+    eos_id = special_token_id(tokenizer, EOS)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    if not getattr(tokenizer, "chat_template", None):
+        raise DataError("the chat model's tokenizer has no chat template; save it with CHAT_TEMPLATE")
+    samples = []
+    for prompt in prompts:
+        rendered = tokenizer.apply_chat_template(
+            prompt["messages"], add_generation_prompt=True, tokenize=False
+        )
+        # The template writes <|bos|> as text; encoding adds nothing more, so ids match training.
+        prompt_ids = tokenizer.encode(rendered, add_special_tokens=False)
+        stop_ids = [end_id, eos_id]
+        new_ids = greedy_continuation(
+            model, prompt_ids, max_new_tokens=max_new_tokens, stop_ids=stop_ids, pad_id=pad_id
+        )
+        reply = tokenizer.decode(new_ids, skip_special_tokens=True).strip()
+        reference = prompt.get("reference", "")
+        samples.append(
+            {
+                "id": prompt.get("id"),
+                "prompt": prompt["messages"][-1]["content"],
+                "reply": reply,
+                "reference": reference,
+                "ended_with_end_token": bool(new_ids) and new_ids[-1] == end_id,
+                "new_tokens": len(new_ids),
+                "rouge_l": rouge_l_f1(reply, reference),
+                "token_f1": token_f1(reply, reference),
+            }
+        )
+    return samples
+
+
+def base_samples(
+    model: Any,
+    tokenizer: Any,
+    prompts_texts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    prompt_words: int = PROMPT_WORDS,
+) -> list[dict]:
+    """Continue the first `prompt_words` words of each passage, as the base model saw documents."""
+    bos_id = special_token_id(tokenizer, BOS)
+    eos_id = special_token_id(tokenizer, EOS)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    samples = []
+    for text in prompts_texts:
+        prompt = " ".join(text.split()[:prompt_words])
+        # A base model ends a document by starting the next one, so <|bos|> stops it too.
+        new_ids = greedy_continuation(
+            model,
+            [bos_id, *text_token_ids(tokenizer, prompt)],
+            max_new_tokens=max_new_tokens,
+            stop_ids=[eos_id, bos_id],
+            pad_id=pad_id,
+        )
+        continuation = tokenizer.decode(new_ids, skip_special_tokens=True)
+        samples.append({"prompt": prompt, "continuation": continuation})
+    return samples
+
+
+def chat_summary(samples: Sequence[dict]) -> dict[str, float]:
+    """Share of replies closed by <|end|>, and mean ROUGE-L and token F1 against the references."""
+    if not samples:
+        raise DataError("no chat samples to summarize")
+    count = len(samples)
+    return {
+        "format_rate": sum(s["ended_with_end_token"] for s in samples) / count,
+        "rouge_l": sum(s["rouge_l"] for s in samples) / count,
+        "token_f1": sum(s["token_f1"] for s in samples) / count,
+    }

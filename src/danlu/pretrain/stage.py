@@ -1,0 +1,153 @@
+"""The pretrain stage: a Llama-family model trained on the token shards, saved as safetensors
+with its tokenizer, loadable by AutoModelForCausalLM.from_pretrained."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from danlu.atomic import atomic_dir, atomic_write_json
+from danlu.config import ModelConfig, TrainConfig
+from danlu.errors import DataError
+from danlu.model.llama import build_model, count_parameters, llama_config
+from danlu.model.presets import get_preset
+from danlu.progress import progress_bar
+from danlu.pretrain.trainer import IGNORE_INDEX, LoopSettings, pick_device, set_threads, train
+from danlu.tokenizer.chat import BOS, END, EOS, PAD
+from danlu.tracking.tracker import NullTracker, Tracker
+
+log = logging.getLogger("danlu.pretrain")
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    out_dir: Path
+    model_dir: Path
+    metrics_path: Path
+    loss_path: Path
+    metrics: dict[str, float]
+
+
+def shard_paths(shards_dir: Path, split: str) -> list[Path]:
+    paths = sorted(Path(shards_dir).glob(f"{split}-*.bin"))
+    if not paths:
+        raise DataError(f"{shards_dir}: no {split}-*.bin token shards; run the tokenizer stage")
+    return paths
+
+
+def load_tokenizer(tokenizer_dir: Path, context_length: int):
+    from transformers import AutoTokenizer
+
+    if not (Path(tokenizer_dir) / "tokenizer.json").is_file():
+        raise DataError(f"{tokenizer_dir}: no tokenizer.json; run the tokenizer stage")
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tok.model_max_length = context_length
+    return tok
+
+
+def generation_ids(tokenizer) -> dict[str, int | list[int]]:
+    """Ids for generation_config: a reply stops at <|end|> (chat) or <|eos|>."""
+    bos, eos, pad, end = tokenizer.convert_tokens_to_ids([BOS, EOS, PAD, END])
+    return {"bos_token_id": bos, "eos_token_id": [end, eos], "pad_token_id": pad}
+
+
+def save_model(model, tokenizer, model_dir: Path) -> None:
+    """safetensors weights, config, generation config and the tokenizer in one folder."""
+    for key, value in generation_ids(tokenizer).items():
+        setattr(model.generation_config, key, value)
+    model.generation_config.max_length = tokenizer.model_max_length
+    model.save_pretrained(str(model_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(model_dir))
+
+
+def write_curve(path: Path, steps: list[dict], evals: list[dict]) -> None:
+    """Loss by step as CSV for `dvc plots` (val_loss only on the steps it was measured)."""
+    val = {e["step"]: e["val_loss"] for e in evals}
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step", "loss", "val_loss", "lr"])
+        for row in steps:
+            v = val.get(row["step"] + 1, "")
+            writer.writerow([row["step"] + 1, f"{row['loss']:.6f}",
+                             f"{v:.6f}" if v != "" else "", f"{row['lr']:.6g}"])
+
+
+def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir: Path,
+             out_dir: Path, *, seed: int, tracker: Tracker | None = None) -> PretrainResult:
+    import torch
+
+    from danlu.tokenizer.loader import TokenLoader
+
+    tracker = tracker or NullTracker()
+    set_threads(train_cfg.threads)
+    device = pick_device()
+    tok_dir = Path(tokenizer_stage_dir) / "tokenizer"
+    shards = Path(tokenizer_stage_dir) / "shards"
+    tokenizer = load_tokenizer(tok_dir, model_cfg.context_length)
+    train_paths, val_paths = shard_paths(shards, "train"), shard_paths(shards, "val")
+    tok_stats = json.loads((Path(tokenizer_stage_dir) / "stats.json").read_text())
+    bytes_per_token = tok_stats["val_bytes"] / max(tok_stats["val_tokens"], 1)
+
+    ids = generation_ids(tokenizer)
+    config = llama_config(model_cfg.preset, vocab_size=len(tokenizer),
+                          context_length=model_cfg.context_length, bos_id=ids["bos_token_id"],
+                          eos_id=ids["eos_token_id"][1], pad_id=ids["pad_token_id"])
+    model = build_model(config, seed=seed)
+    lr = train_cfg.lr if train_cfg.lr else get_preset(model_cfg.preset).lr
+    settings = LoopSettings(max_steps=train_cfg.max_steps, lr=lr,
+                            min_lr_ratio=train_cfg.min_lr_ratio,
+                            warmup_steps=train_cfg.warmup_steps,
+                            weight_decay=train_cfg.weight_decay, grad_clip=train_cfg.grad_clip,
+                            eval_every=train_cfg.eval_every)
+    n_params = count_parameters(model)
+    tracker.log_params({"preset": model_cfg.preset, "context_length": model_cfg.context_length,
+                        "n_params": n_params, "device": device, "vocab_size": len(tokenizer),
+                        **{f"train.{k}": v for k, v in train_cfg.model_dump().items()}})
+    log.info("pretrain: %s preset, %.2fM parameters, %s, %d steps of %d x %d tokens",
+             model_cfg.preset, n_params / 1e6, device, settings.max_steps,
+             train_cfg.batch_size, model_cfg.context_length)
+
+    batches = iter(TokenLoader(train_paths, train_cfg.batch_size, model_cfg.context_length,
+                               seed=seed, mode="random"))
+
+    def val_batches():
+        # BOS targets (a document's start) carry no text bytes: excluding them makes
+        # bits per byte exact against the BOS-free val_bytes/val_tokens of the tokenizer stage.
+        loader = TokenLoader(val_paths, train_cfg.batch_size, model_cfg.context_length,
+                             seed=seed, mode="sequential")
+        for i, (x, y) in enumerate(loader):
+            if i >= train_cfg.eval_batches:
+                break
+            yield x, y.masked_fill(y == ids["bos_token_id"], IGNORE_INDEX)
+
+    with progress_bar(settings.max_steps, "pretrain") as advance:
+        history = train(model, batches, settings, device=device, val_batches=val_batches,
+                        tracker=tracker, prefix="pretrain",
+                        progress=lambda step, row: advance(1, loss=row["loss"]))
+
+    val_loss = history.evals[-1]["val_loss"]
+    metrics = {
+        "train_loss": history.steps[-1]["loss"],
+        "val_loss": val_loss,
+        "val_perplexity": math.exp(min(val_loss, 50.0)),
+        "val_bits_per_byte": val_loss / math.log(2) / bytes_per_token,
+        "tokens_per_s": history.tokens / history.seconds,
+        "train_seconds": history.seconds,
+        "train_tokens": float(history.tokens),
+        "n_params": float(n_params),
+    }
+    tracker.log_metrics({f"pretrain/{k}": v for k, v in metrics.items()})
+    model.to("cpu")
+    with atomic_dir(Path(out_dir)) as tmp:
+        save_model(model, tokenizer, tmp / "model")
+        write_curve(tmp / "loss.csv", history.steps, history.evals)
+        atomic_write_json(tmp / "metrics.json", metrics)
+    log.info("pretrain: val_loss %.4f, %.3f bits/byte, %.0f tokens/s",
+             val_loss, metrics["val_bits_per_byte"], metrics["tokens_per_s"])
+    out_dir = Path(out_dir)
+    return PretrainResult(out_dir, out_dir / "model", out_dir / "metrics.json",
+                          out_dir / "loss.csv", metrics)

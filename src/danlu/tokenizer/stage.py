@@ -1,0 +1,240 @@
+"""The tokenizer stage: curated documents -> a trained BPE tokenizer and train/val token shards.
+
+Output folder (written whole or not at all):
+    tokenizer/              Hugging Face tokenizer folder (AutoTokenizer.from_pretrained)
+    shards/train-00000.bin  token shards, format in danlu.tokenizer.shards; a new shard starts
+    shards/val-00000.bin    after `shard_tokens` tokens
+    stats.json              vocabulary, documents/tokens/bytes per split and per source, timings
+
+Documents go to validation by a salted hash of their id (seed, id), so the split does not
+depend on file order and a document stays on its side when others are added. Token counts
+named `tokens` include the BOS before each document (they match the shards); `text_tokens`,
+`bytes_per_token` and `val_tokens` count only the text's tokens, as bits per byte needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from tokenizers import Tokenizer
+
+from danlu.atomic import atomic_dir, atomic_write_json
+from danlu.config import TokenizerConfig
+from danlu.errors import DataError
+from danlu.tokenizer.chat import BOS
+from danlu.tokenizer.shards import VERSION as SHARD_FORMAT_VERSION
+from danlu.tokenizer.shards import write_shards
+from danlu.tokenizer.train import replace_lone_surrogates, save_tokenizer, train_bpe
+from danlu.tracking.tracker import Tracker
+
+log = logging.getLogger("danlu.tokenizer")
+
+COLUMNS = ("id", "text", "source")
+# Tokens per shard file before the next one starts: ~100 MB of uint16, easy to move and map.
+SHARD_TOKENS = 50_000_000
+# Documents per encode_batch call: enough to keep the Rust threads busy, bounded in memory.
+_ENCODE_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class TokenizerResult:
+    out_dir: Path
+    tokenizer_dir: Path
+    train_shards: list[Path]
+    val_shards: list[Path]
+    stats_path: Path
+    stats: dict = field(repr=False)
+
+    def metrics(self) -> dict[str, float]:
+        """The headline numbers, flat, for the tracker."""
+        s = self.stats
+        flat = {
+            "vocab_size": s["vocab_size"],
+            "train_seconds": s["train_seconds"],
+            "encode_seconds": s["encode_seconds"],
+        }
+        for split in ("train", "val"):
+            for key in ("documents", "tokens", "bytes", "bytes_per_token"):
+                flat[f"{split}_{key}"] = s[split][key]
+        for source, row in s["val"]["sources"].items():
+            flat[f"val_bytes_per_token_{source}"] = row["bytes_per_token"]
+        return {k: float(v) for k, v in flat.items()}
+
+
+def read_documents(documents_dir: Path) -> list[Document]:
+    """All documents of `documents_dir/*.parquet`, sorted by id; ids must be unique."""
+    documents_dir = Path(documents_dir)
+    files = sorted(documents_dir.glob("*.parquet")) if documents_dir.is_dir() else []
+    if not files:
+        raise DataError(f"{documents_dir}: no *.parquet documents; run the curate stage first")
+    docs: dict[str, Document] = {}
+    for path in files:
+        try:
+            table = pq.read_table(path, columns=list(COLUMNS))
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{path}: cannot read columns {', '.join(COLUMNS)} ({exc})") from None
+        columns = (table.column(c).to_pylist() for c in COLUMNS)
+        for row, (doc_id, text, source) in enumerate(zip(*columns)):
+            if doc_id is None or source is None or not isinstance(text, str):
+                raise DataError(f"{path}: row {row} needs an id, a source and a string text")
+            doc_id = str(doc_id)
+            if doc_id in docs:
+                raise DataError(f"{path}: document id {doc_id!r} appears twice")
+            docs[doc_id] = Document(doc_id, replace_lone_surrogates(text), str(source))
+    if not docs:
+        raise DataError(f"{documents_dir}: the parquet files hold no documents")
+    return [docs[k] for k in sorted(docs)]
+
+
+def _unit_hash(seed: int, doc_id: str) -> float:
+    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def split_documents(
+    docs: Sequence[Document], val_fraction: float, seed: int
+) -> tuple[list[Document], list[Document]]:
+    """(train, val) by hash of (seed, id); each side keeps at least one document."""
+    if len(docs) < 2:
+        raise DataError(f"the tokenizer stage needs at least 2 documents, got {len(docs)}")
+    scores = {d.id: _unit_hash(seed, d.id) for d in docs}
+    val_ids = {i for i, h in scores.items() if h < val_fraction}
+    # A tiny corpus can hash to one side only: move the nearest document across the threshold.
+    if not val_ids:
+        val_ids = {min(scores, key=scores.get)}
+    elif len(val_ids) == len(docs):
+        val_ids.discard(max(scores, key=scores.get))
+    train = [d for d in docs if d.id not in val_ids]
+    val = [d for d in docs if d.id in val_ids]
+    return train, val
+
+
+def _encoded(tokenizer: Tokenizer, docs: Sequence[Document]) -> Iterator[list[int]]:
+    for start in range(0, len(docs), _ENCODE_BATCH):
+        texts = [d.text for d in docs[start : start + _ENCODE_BATCH]]
+        for encoding in tokenizer.encode_batch(texts, add_special_tokens=False):
+            yield encoding.ids
+
+
+def _encode_split(
+    tokenizer: Tokenizer, docs: Sequence[Document], folder: Path, split: str, shard_tokens: int
+) -> tuple[list[Path], dict]:
+    """Write a split's shards; return them and its statistics."""
+    per_source: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"documents": 0, "text_tokens": 0, "bytes": 0}
+    )
+
+    def counted() -> Iterator[list[int]]:
+        for doc, ids in zip(docs, _encoded(tokenizer, docs)):
+            row = per_source[doc.source]
+            row["documents"] += 1
+            row["text_tokens"] += len(ids)
+            row["bytes"] += len(doc.text.encode("utf-8"))
+            yield ids
+
+    paths = write_shards(
+        folder, split, counted(), tokenizer.get_vocab_size(),
+        bos_id=tokenizer.token_to_id(BOS), max_tokens=shard_tokens,
+    )
+    stats = _summary(per_source.values())
+    stats["tokens"] = stats["text_tokens"] + stats["documents"]  # one BOS each
+    stats["shards"] = [p.name for p in paths]
+    stats["sources"] = {name: _summary([row]) for name, row in sorted(per_source.items())}
+    return paths, stats
+
+
+def _summary(rows: Iterable[dict[str, int]]) -> dict:
+    rows = list(rows)
+    documents = sum(r["documents"] for r in rows)
+    tokens = sum(r["text_tokens"] for r in rows)
+    size = sum(r["bytes"] for r in rows)
+    return {
+        "documents": documents,
+        "text_tokens": tokens,
+        "bytes": size,
+        "bytes_per_token": size / tokens if tokens else 0.0,
+    }
+
+
+def build_tokenizer(
+    cfg: TokenizerConfig,
+    documents_dir: Path,
+    out_dir: Path,
+    *,
+    seed: int,
+    tracker: Tracker | None = None,
+    model_max_length: int | None = None,
+    shard_tokens: int = SHARD_TOKENS,
+) -> TokenizerResult:
+    """Train the tokenizer on the train split and write it, the shards and stats.json to out_dir."""
+    out_dir = Path(out_dir)
+    docs = read_documents(documents_dir)
+    train_docs, val_docs = split_documents(docs, cfg.val_fraction, seed)
+    log.info("tokenizer: %d documents, %d train, %d val", len(docs), len(train_docs), len(val_docs))
+
+    started = time.perf_counter()
+    tokenizer = train_bpe(
+        (d.text for d in train_docs), cfg.vocab_size, cfg.min_frequency, length=len(train_docs)
+    )
+    train_seconds = time.perf_counter() - started
+    vocab_size = tokenizer.get_vocab_size()
+    log.info("tokenizer: trained %d tokens in %.1f s", vocab_size, train_seconds)
+
+    with atomic_dir(out_dir) as tmp:
+        save_tokenizer(tokenizer, tmp / "tokenizer", model_max_length=model_max_length)
+        started = time.perf_counter()
+        shards = tmp / "shards"
+        train_paths, train_stats = _encode_split(tokenizer, train_docs, shards, "train", shard_tokens)
+        val_paths, val_stats = _encode_split(tokenizer, val_docs, shards, "val", shard_tokens)
+        encode_seconds = time.perf_counter() - started
+        stats = {
+            "vocab_size": vocab_size,
+            "vocab_size_requested": cfg.vocab_size,
+            "min_frequency": cfg.min_frequency,
+            "val_fraction": cfg.val_fraction,
+            "seed": seed,
+            "bos_id": tokenizer.token_to_id(BOS),
+            "shard_format_version": SHARD_FORMAT_VERSION,
+            "documents": len(docs),
+            "train": train_stats,
+            "val": val_stats,
+            "val_bytes": val_stats["bytes"],
+            "val_tokens": val_stats["text_tokens"],
+            "train_seconds": round(train_seconds, 3),
+            "encode_seconds": round(encode_seconds, 3),
+        }
+        atomic_write_json(tmp / "stats.json", stats)
+
+    result = TokenizerResult(
+        out_dir=out_dir,
+        tokenizer_dir=out_dir / "tokenizer",
+        train_shards=[out_dir / "shards" / p.name for p in train_paths],
+        val_shards=[out_dir / "shards" / p.name for p in val_paths],
+        stats_path=out_dir / "stats.json",
+        stats=stats,
+    )
+    log.info(
+        "tokenizer: %d train, %d val tokens; %.2f train, %.2f val bytes per token",
+        train_stats["tokens"], val_stats["tokens"],
+        train_stats["bytes_per_token"], val_stats["bytes_per_token"],
+    )
+    if tracker is not None:
+        tracker.log_params({f"tokenizer.{k}": v for k, v in cfg.model_dump().items()})
+        tracker.log_metrics({f"tokenizer/{k}": v for k, v in result.metrics().items()})
+        tracker.log_dict(stats, "tokenizer/stats.json")
+        tracker.log_artifact(result.tokenizer_dir, "tokenizer")
+    return result

@@ -1,0 +1,126 @@
+"""MLflow runs: one parent run per pipeline run, a nested run per stage, all by explicit run id
+(no global active run), so stages can run in Prefect worker threads or separate processes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from danlu.config import Config
+from danlu.errors import TrackingError
+
+log = logging.getLogger("danlu.tracking")
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def tracking_uri(cfg: Config) -> str:
+    """The configured URI, with a relative sqlite path anchored at the project root."""
+    uri = cfg.tracking.uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        return prefix + str(cfg.path(uri[len(prefix):]))
+    if "://" not in uri:  # a bare folder or file path
+        return str(cfg.path(uri))
+    return uri
+
+
+def client(cfg: Config):
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(cfg: Config) -> str:
+    """The experiment's id, created with its artifacts under the project when new."""
+    c = client(cfg)
+    exp = c.get_experiment_by_name(cfg.tracking.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    artifacts = cfg.path(cfg.tracking.artifacts)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    try:
+        return c.create_experiment(cfg.tracking.experiment, artifact_location=artifacts.as_uri())
+    except Exception:  # created meanwhile by another process: read it back
+        exp = c.get_experiment_by_name(cfg.tracking.experiment)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+class MlflowTracker:
+    """The Tracker interface over one MLflow run."""
+
+    def __init__(self, cfg: Config, run_id: str):
+        self.cfg = cfg
+        self.run_id = run_id
+        self._client = client(cfg)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), 100):
+            self._client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k.replace("/", "."), float(v), now, step or 0)
+                 for k, v in metrics.items() if v is not None]
+        for i in range(0, len(items), 500):
+            self._client.log_batch(self.run_id, metrics=items[i:i + 500])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self._client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_dict(self, data: dict, name: str) -> None:
+        self._client.log_dict(self.run_id, data, name)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self._client.set_tag(self.run_id, k, str(v))
+
+
+def start_run(cfg: Config, name: str, *, parent_run_id: str | None = None,
+              tags: dict[str, str] | None = None) -> MlflowTracker:
+    all_tags = dict(tags or {})
+    if parent_run_id:
+        all_tags[PARENT_TAG] = parent_run_id
+    try:
+        run = client(cfg).create_run(experiment_id(cfg), run_name=name, tags=all_tags)
+    except Exception as exc:
+        raise TrackingError(f"MLflow at {tracking_uri(cfg)}: cannot start run {name!r}: {exc}") \
+            from exc
+    return MlflowTracker(cfg, run.info.run_id)
+
+
+def end_run(tracker: MlflowTracker, status: str = "FINISHED") -> None:
+    tracker._client.set_terminated(tracker.run_id, status=status)
+
+
+@contextmanager
+def tracked_run(cfg: Config, name: str, *, parent_run_id: str | None = None,
+                tags: dict[str, str] | None = None) -> Iterator[MlflowTracker]:
+    """A run that ends FINISHED, or FAILED when the body raises."""
+    tracker = start_run(cfg, name, parent_run_id=parent_run_id, tags=tags)
+    try:
+        yield tracker
+    except BaseException:
+        end_run(tracker, "FAILED")
+        raise
+    end_run(tracker, "FINISHED")

@@ -1,0 +1,106 @@
+"""Tiny fixtures made in code: a byte-level BPE tokenizer with danlu's chat format, a random Llama."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from danlu.tokenizer.chat import BOS, CHAT_TEMPLATE, END, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS
+
+WORDS = (
+    "the a cat dog sat ran on under mat house red blue big small tree car river "
+    "quickly slowly and with of to near green old new bird sang sings"
+).split()
+
+
+def sentences(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 10))) + "." for _ in range(count)]
+
+
+def tiny_llama(vocab_size: int, tokenizer, seed: int = 0):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A saved tiny model folder, tokenizer beside it, as the pretrain and SFT stages leave one."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        min_frequency=1,
+        show_progress=False,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bpe.train_from_iterator(sentences(300), trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        extra_special_tokens=[END, *ROLE_TOKENS.values()],
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    tiny_llama(len(tokenizer), tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def loaded(model_dir):
+    """(model, tokenizer) loaded back from the folder, as the stage loads them."""
+    from danlu.evaluate.stage import load_model
+
+    return load_model(model_dir)
+
+
+@pytest.fixture
+def model(loaded):
+    return loaded[0]
+
+
+@pytest.fixture
+def tokenizer(loaded):
+    return loaded[1]
+
+
+@pytest.fixture
+def fresh_model(tokenizer):
+    """A random model of its own, for tests that change weights."""
+    return tiny_llama(len(tokenizer), tokenizer, seed=1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine threads spin-wait."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

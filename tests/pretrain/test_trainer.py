@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from danlu.pretrain.trainer import LoopSettings, train, validation_loss
+from danlu.tracking.tracker import NullTracker
+
+
+def repeating_batches(vocab: int, seq: int = 32, batch: int = 4):
+    pattern = torch.arange(5, 5 + 16) % vocab
+    data = pattern.repeat(64)
+    g = torch.Generator().manual_seed(0)
+    while True:
+        starts = torch.randint(0, len(data) - seq - 1, (batch,), generator=g)
+        x = torch.stack([data[s:s + seq] for s in starts])
+        y = torch.stack([data[s + 1:s + seq + 1] for s in starts])
+        yield x, y
+
+
+@pytest.fixture
+def model(tiny_model_dir: Path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+
+
+def test_loss_falls_and_metrics_are_logged_by_step(model):
+    settings = LoopSettings(max_steps=30, lr=3e-3, min_lr_ratio=0.1, warmup_steps=3,
+                            weight_decay=0.1, grad_clip=1.0, eval_every=10)
+    vocab = model.config.vocab_size
+    val = lambda: (b for _, b in zip(range(2), repeating_batches(vocab)))  # noqa: E731
+    before = validation_loss(model, val, "cpu")
+    tracker = NullTracker()
+    history = train(model, repeating_batches(vocab), settings, device="cpu", val_batches=val,
+                    tracker=tracker, prefix="pretrain")
+    assert len(history.steps) == 30 and [e["step"] for e in history.evals] == [10, 20, 30]
+    assert history.evals[-1]["val_loss"] < 0.5 * before
+    steps = [s for s, m in tracker.metrics if "pretrain/loss" in m]
+    assert steps == list(range(30))
+    assert history.steps[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_non_finite_loss_stops_training(model):
+    settings = LoopSettings(max_steps=3, lr=1e6, min_lr_ratio=1.0, warmup_steps=0,
+                            weight_decay=0.0, grad_clip=0.0, eval_every=10)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="pretrain: loss is nan at step 0"):
+        train(model, repeating_batches(model.config.vocab_size), settings, device="cpu",
+              prefix="pretrain")
+
+
+def test_saved_model_reloads_with_identical_logits(model, tmp_path: Path, tiny_tokenizer_dir):
+    """The export is exact: AutoModelForCausalLM (no remote code) gives the training logits."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from danlu.pretrain.stage import save_model
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    save_model(model, tok, tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
+    again = AutoModelForCausalLM.from_pretrained(str(tmp_path), trust_remote_code=False)
+    x = torch.randint(0, model.config.vocab_size, (2, 16))
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=x).logits, again(input_ids=x).logits)
+    end_id = tok.convert_tokens_to_ids("<|end|>")
+    assert end_id in again.generation_config.eos_token_id

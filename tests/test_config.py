@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from danlu.config import apply_overrides, load_config, parse_override
+from danlu.errors import ConfigError
+
+
+@pytest.fixture
+def params(tmp_path: Path, repo_root: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text((repo_root / "params.yaml").read_text())
+    return path
+
+
+def edit(path: Path, fn) -> Path:
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_defaults_load_and_paths_resolve_against_the_params_folder(params: Path):
+    cfg = load_config(params)
+    assert cfg.root == params.parent.resolve()
+    assert cfg.path(cfg.paths.data) == params.parent.resolve() / "data"
+    assert cfg.path("/abs/x") == Path("/abs/x")
+
+
+def test_a_typo_names_the_key_and_suggests_the_right_one(params: Path):
+    edit(params, lambda d: d["train"].update(max_step=5))
+    with pytest.raises(ConfigError) as err:
+        load_config(params)
+    msg = str(err.value)
+    assert "train.max_step: unknown key (did you mean 'max_steps'?)" in msg
+    assert "allowed here:" in msg and "batch_size" in msg
+
+
+def test_wrong_type_and_out_of_range_values_name_the_key(params: Path):
+    with pytest.raises(ConfigError, match=r"train\.batch_size: .*integer"):
+        load_config(params, ["train.batch_size=lots"])
+    with pytest.raises(ConfigError, match=r"curate\.language\.threshold: .*less than or equal to 1"):
+        load_config(params, ["curate.language.threshold=1.5"])
+    with pytest.raises(ConfigError, match=r"model\.preset: .*'tiny'"):
+        load_config(params, ["model.preset=huge"])
+
+
+def test_missing_key_is_reported(params: Path):
+    edit(params, lambda d: d["train"].pop("max_steps"))
+    with pytest.raises(ConfigError, match=r"train\.max_steps: required key is missing"):
+        load_config(params)
+
+
+def test_overrides_use_dvc_exp_run_syntax(params: Path):
+    cfg = load_config(params, ["train.max_steps=7", "params.yaml:seed=9",
+                               "curate.language.keep=[en, de]", "train.lr=null"])
+    assert cfg.train.max_steps == 7 and cfg.seed == 9
+    assert cfg.curate.language.keep == ["en", "de"]
+    assert cfg.train.lr is None
+
+
+def test_bad_overrides_fail_clearly(params: Path):
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_override("train.max_steps")
+    with pytest.raises(ConfigError, match="only params.yaml is read"):
+        parse_override("other.yaml:seed=1")
+    with pytest.raises(ConfigError, match="seed is a value, not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+    with pytest.raises(ConfigError, match=r"trian: unknown key \(did you mean 'train'\?\)"):
+        load_config(params, ["trian.max_steps=3"])
+
+
+def test_cross_field_rule(params: Path):
+    with pytest.raises(ConfigError, match="min_words must be below"):
+        load_config(params, ["curate.filters.min_words=500", "curate.filters.max_words=100"])
+
+
+def test_missing_params_file_names_the_path(tmp_path: Path):
+    with pytest.raises(ConfigError, match=str(tmp_path / "nope.yaml")):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_params_hash_is_stable_and_sensitive(params: Path):
+    a, b = load_config(params), load_config(params)
+    assert a.section_hash() == b.section_hash()
+    assert a.section_hash() != load_config(params, ["train.max_steps=3"]).section_hash()
+    assert a.section_hash("curate") == load_config(params, ["train.max_steps=3"]).section_hash("curate")

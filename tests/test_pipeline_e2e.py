@@ -1,0 +1,127 @@
+"""The whole pipeline on the bundled sample, through the Prefect flow, with a tiny config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from danlu.pipeline import ORDER
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "tokenizer.vocab_size=1024",
+    "model.context_length=128",
+    "train.max_steps=40", "train.batch_size=8", "train.eval_every=20", "train.eval_batches=2",
+    "sft.max_steps=20", "sft.batch_size=8", "sft.max_length=128",
+    "evaluate.max_new_tokens=12", "evaluate.num_samples=2",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, repo_root: Path) -> Path:
+    from danlu.sample.bundle import restore
+
+    root = tmp_path_factory.mktemp("project")
+    (root / "params.yaml").write_text((repo_root / "params.yaml").read_text())
+    restore(root / "data")
+    return root
+
+
+@pytest.fixture(scope="module")
+def prefect():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="module")
+def first_run(project: Path, prefect) -> dict:
+    from flows.pipeline import danlu_pipeline
+
+    return danlu_pipeline(str(project / "params.yaml"), TINY)
+
+
+def test_every_stage_ran_and_wrote_its_outputs(first_run: dict, project: Path):
+    assert [r["name"] for r in first_run["stages"]] == ORDER
+    assert not any(r["cached"] for r in first_run["stages"])
+    for record in first_run["stages"]:
+        for out in record["outputs"]:
+            assert Path(out).exists(), out
+    out = project / "outputs"
+    stats = json.loads((out / "curate" / "stats.json").read_text())
+    m = first_run["stages"][0]["metrics"]
+    assert m["documents_in"] == m["kept"] + m["dropped"] + m["quarantined"]
+    assert m["quarantined"] >= 1  # the sample's corrupt WARC file is quarantined, not fatal
+    assert stats
+    assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    assert (out / "sft" / "model" / "tokenizer_config.json").is_file()
+    report = (out / "evaluate" / "report.md").read_text()
+    assert "bits per byte" in report.lower()
+
+
+def test_mlflow_has_a_parent_run_with_a_nested_run_per_stage(first_run: dict, project: Path):
+    from danlu.config import load_config
+    from danlu.tracking.mlflow_runs import PARENT_TAG, client
+
+    cfg = load_config(project / "params.yaml", TINY)
+    c = client(cfg)
+    parent = c.get_run(first_run["mlflow_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["params_hash"]
+    exp = c.get_experiment_by_name(cfg.tracking.experiment)
+    children = c.search_runs([exp.experiment_id],
+                             f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
+    assert sorted(r.data.tags["danlu.stage"] for r in children) == sorted(ORDER)
+    pretrain = next(r for r in children if r.data.tags["danlu.stage"] == "pretrain")
+    curve = c.get_metric_history(pretrain.info.run_id, "pretrain.loss")
+    assert [m.step for m in curve] == list(range(40))
+    assert {"metrics.json", "loss.csv"} <= {a.path for a in c.list_artifacts(pretrain.info.run_id)}
+
+
+def test_models_are_registered_with_alias_and_lineage(first_run: dict, project: Path):
+    from danlu.config import load_config
+    from danlu.tracking.mlflow_runs import client
+
+    cfg = load_config(project / "params.yaml", TINY)
+    c = client(cfg)
+    for name in (cfg.registry.base_model, cfg.registry.chat_model):
+        mv = c.get_model_version_by_alias(name, "candidate")
+        assert mv.tags["git_commit"] == "unknown"  # the tmp project is no git repository
+        assert mv.tags["data_dvc_md5"] == "untracked"
+        assert mv.tags["params_hash"] == cfg.section_hash()
+
+
+def test_summary_artifact_is_published(first_run: dict):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["danlu-pipeline-summary"])))
+
+    artifacts = asyncio.run(read())
+    assert any("danlu-base" in a.data for a in artifacts)
+    assert "| curate | ran |" in first_run["markdown"]
+
+
+def test_a_second_run_with_nothing_changed_reuses_every_stage(first_run: dict, project: Path):
+    from flows.pipeline import danlu_pipeline
+
+    again = danlu_pipeline(str(project / "params.yaml"), TINY)
+    assert [r["cached"] for r in again["stages"]] == [True] * len(ORDER)
+    assert [r["metrics"] for r in again["stages"]] == [r["metrics"] for r in first_run["stages"]]
+    assert not any(r["registered"] for r in again["stages"])  # no new model versions
+
+
+def test_a_changed_param_reruns_only_the_stages_that_read_it(first_run: dict, project: Path):
+    from flows.pipeline import danlu_pipeline
+
+    changed = danlu_pipeline(str(project / "params.yaml"),
+                             [*TINY, "evaluate.max_new_tokens=10"])
+    assert [r["cached"] for r in changed["stages"]] == [True, True, True, True, False]

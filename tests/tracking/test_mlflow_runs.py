@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from danlu.config import load_config
+from danlu.tracking.lineage import data_hash, git_commit, lineage_tags
+from danlu.tracking.mlflow_runs import PARENT_TAG, client, tracked_run, tracking_uri
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory, repo_root: Path):
+    """One MLflow store for the module: creating its database takes seconds."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "params.yaml").write_text((repo_root / "params.yaml").read_text())
+    return load_config(root / "params.yaml")
+
+
+def test_relative_sqlite_uri_is_anchored_at_the_project(cfg):
+    assert tracking_uri(cfg) == f"sqlite:///{cfg.root}/mlflow.db"
+
+
+def test_nested_stage_runs_under_a_parent_with_metrics_by_step(cfg):
+    with tracked_run(cfg, "pipeline") as parent:
+        with tracked_run(cfg, "pretrain", parent_run_id=parent.run_id) as child:
+            child.log_params({"preset": "tiny"})
+            for step, loss in enumerate([3.0, 2.5, 2.0]):
+                child.log_metrics({"pretrain/loss": loss}, step=step)
+            child.log_dict({"a": 1}, "stats.json")
+    c = client(cfg)
+    run = c.get_run(child.run_id)
+    assert run.data.tags[PARENT_TAG] == parent.run_id
+    assert run.data.params["preset"] == "tiny"
+    assert run.info.status == "FINISHED"
+    history = c.get_metric_history(child.run_id, "pretrain.loss")
+    assert [(m.step, m.value) for m in history] == [(0, 3.0), (1, 2.5), (2, 2.0)]
+    assert [a.path for a in c.list_artifacts(child.run_id)] == ["stats.json"]
+    exp = c.get_experiment_by_name(cfg.tracking.experiment)
+    assert exp.artifact_location == (cfg.root / "mlartifacts").as_uri()
+
+
+def test_a_failing_stage_marks_its_run_failed(cfg):
+    with pytest.raises(RuntimeError):
+        with tracked_run(cfg, "curate") as run:
+            raise RuntimeError("boom")
+    assert client(cfg).get_run(run.run_id).info.status == "FAILED"
+
+
+def test_lineage_outside_git_and_without_data_dvc(cfg):
+    assert git_commit(cfg.root) == "unknown"
+    assert data_hash(cfg.root) == "untracked"
+    tags = lineage_tags(cfg)
+    assert tags["params_hash"] == cfg.section_hash() and len(tags["params_hash"]) == 16
+
+
+def test_data_hash_reads_data_dvc(tmp_path: Path):
+    (tmp_path / "data.dvc").write_text("outs:\n- md5: abc123.dir\n  path: data\n")
+    assert data_hash(tmp_path) == "abc123.dir"

@@ -32,6 +32,7 @@ def _setup_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", datefmt="[%X]",
                         handlers=[handler])
     logging.getLogger("danlu").setLevel(logging.INFO)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 def _config(params: Path | None, overrides: list[str] | None):

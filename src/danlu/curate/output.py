@@ -1,0 +1,118 @@
+"""Writers for the curate outputs: parquet parts (kept, dropped) and the quarantine log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from danlu.curate.document import Document, Quarantined
+
+DOCUMENTS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("language", pa.string()),
+        ("language_score", pa.float64()),
+        ("n_chars", pa.int64()),
+        ("n_words", pa.int64()),
+        ("file", pa.string()),
+        ("record", pa.string()),
+        ("offset", pa.int64()),
+        ("encoding", pa.string()),
+        ("encoding_source", pa.string()),
+    ]
+)
+DROPPED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
+# Rows held in memory before they go to disk as one row group.
+BATCH_ROWS = 2048
+
+
+def document_row(doc: Document) -> dict:
+    return {
+        "id": doc.id,
+        "text": doc.text,
+        "source": doc.source,
+        "url": doc.url,
+        "language": doc.language,
+        "language_score": doc.language_score,
+        "n_chars": len(doc.text),
+        "n_words": len(doc.words),
+        "file": doc.provenance.file,
+        "record": doc.provenance.record,
+        "offset": doc.provenance.offset,
+        "encoding": doc.encoding,
+        "encoding_source": doc.encoding_source,
+    }
+
+
+def dropped_row(doc: Document, reason: str, detail: str) -> dict:
+    return {"id": doc.id, "source": doc.source, "url": doc.url, "reason": reason, "detail": detail}
+
+
+class ParquetParts:
+    """Rows in, `part-00000.parquet` out, written in row groups so memory stays flat.
+
+    One part for now; rolling over to part-00001 at a size limit slots in here when curate
+    shards its output.
+    """
+
+    def __init__(self, folder: Path, schema: pa.Schema):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "part-00000.parquet"
+        self.schema = schema
+        self._rows: list[dict] = []
+        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
+
+    def write(self, row: dict) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
+            self._rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def __enter__(self) -> ParquetParts:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:  # the folder is thrown away; just release the file
+            self._writer.close()
+
+
+class QuarantineLog:
+    """One JSON line per quarantined input."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = path.open("w", encoding="utf-8")
+
+    def write(self, item: Quarantined) -> None:
+        self._fh.write(json.dumps(item.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+
+    def __enter__(self) -> QuarantineLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._fh.close()

@@ -1,0 +1,267 @@
+"""Streaming readers: WARC/WET (.warc, .warc.gz, .wet, .wet.gz) and JSONL (.jsonl, .jsonl.gz).
+
+Each yields RawDocument for a usable record and Quarantined for one that is not (a corrupt
+file yields what it could read, then one Quarantined for the rest), so every input is counted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
+
+from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id, preview
+from danlu.curate.http_body import PayloadTooLarge, decode_http_body
+from danlu.errors import DataError
+
+WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+# Record types that hold a document: HTTP responses (HTML) and WET conversions (plain text).
+DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion
+REST_OF_FILE = "(rest of file)"
+
+Item = RawDocument | Quarantined
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file to read; `key` is its path below the common parent of the source's inputs, so
+    document ids do not depend on where the project lives."""
+
+    path: Path
+    key: str
+    format: Literal["warc", "jsonl"]
+
+
+def file_format(path: Path) -> Literal["warc", "jsonl"] | None:
+    name = path.name.lower()
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    return None
+
+
+def list_input_files(paths: Iterable[Path]) -> list[InputFile]:
+    """Files and folders (every supported file below it, sorted) -> the files, each once."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise DataError("no input paths given")
+    for path in paths:
+        if not path.exists():
+            raise DataError(f"{path}: input path does not exist")
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(
+                (p for p in path.rglob("*") if p.is_file() and file_format(p)),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+            inside = [p for p in inside if not _hidden(p.relative_to(path))]
+            if not inside:
+                kinds = ", ".join(WARC_SUFFIXES + JSONL_SUFFIXES)
+                raise DataError(f"{path}: folder holds no input files ({kinds})")
+            found.extend(inside)
+        elif file_format(path):
+            found.append(path)
+        else:
+            kinds = ", ".join(WARC_SUFFIXES + JSONL_SUFFIXES)
+            raise DataError(f"{path}: unsupported input file; expected one of {kinds}")
+    unique: dict[Path, Path] = {}
+    for path in found:  # a file named twice (alone and in its folder) is read once
+        unique.setdefault(path.resolve(), path)
+    # Anchored at the inputs' parents, not the files': adding a file never renames the others.
+    # abspath, not resolve: a symlinked file keeps the name it has inside the input folder.
+    anchor = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    return [
+        InputFile(path, Path(os.path.relpath(os.path.abspath(path), anchor)).as_posix(), file_format(path))
+        for path in unique.values()
+    ]
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def read_files(
+    source: str, files: Iterable[InputFile], *, max_payload_bytes: int | None
+) -> Iterator[Item]:
+    for file in files:
+        if file.format == "warc":
+            yield from read_warc(source, file, max_payload_bytes=max_payload_bytes)
+        else:
+            yield from read_jsonl(source, file)
+
+
+def read_warc(
+    source: str, file: InputFile, *, max_payload_bytes: int | None = None
+) -> Iterator[Item]:
+    """Response and conversion records; other record types (request, metadata...) are skipped."""
+    with file.path.open("rb") as fh:
+        # auto_decode stays off: a truncated record is only visible against the raw length.
+        records = iter(ArchiveIterator(fh, record_types=DOCUMENT_RECORDS, auto_decode="none"))
+        count, last_offset, end_seen_short = 0, 0, False
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                # FastWARC ends quietly at a gzip member cut near its start: check the file
+                # ourselves, unless its short last record already accounts for the cut.
+                problem = None if end_seen_short else gzip_problem(file.path)
+                if problem:
+                    yield _unreadable_rest(source, file, count, last_offset, problem)
+                return
+            except OSError as exc:
+                yield _unreadable_rest(source, file, count, last_offset, exc)
+                return
+            count, last_offset = count + 1, record.stream_pos
+            item, broken = _warc_item(source, file, record, max_payload_bytes)
+            end_seen_short = isinstance(item, Quarantined) and item.reason == "truncated_record"
+            yield item
+            if broken:
+                return
+
+
+def _warc_item(
+    source: str, file: InputFile, record: WarcRecord, max_payload_bytes: int | None
+) -> tuple[Item, bool]:
+    """The record as a RawDocument or Quarantined; True when the file cannot be read further."""
+    record_id = record.record_id or ""
+    where = Provenance(str(file.path), record_id, record.stream_pos)
+    doc_id = document_id(source, file.key, record_id, record.stream_pos)
+
+    def quarantine(reason: str, detail: str, payload: bytes = b"") -> Quarantined:
+        return Quarantined(source, where, reason, detail, id=doc_id, preview=preview(payload))
+
+    is_response = record.record_type == WarcRecordType.response
+    if is_response and not record.is_http:
+        return quarantine("not_http", "response record without an HTTP message"), False
+    if is_response and max_payload_bytes is not None and record.content_length > max_payload_bytes:
+        detail = f"{record.content_length} bytes > max_html_bytes={max_payload_bytes}"
+        return quarantine("too_large", detail), False
+    try:
+        raw = record.reader.read()
+    except OSError as exc:
+        return quarantine("corrupt_file", f"reading the payload failed: {exc}"), True
+    if record.headers.get("Content-Length") is None or len(raw) < record.content_length:
+        detail = f"payload has {len(raw)} of {record.content_length} bytes; the file ends early"
+        return quarantine("truncated_record", detail, raw), False
+    url = _clean_url(record.headers.get("WARC-Target-URI"))
+    if not is_response:
+        content_type = record.headers.get("Content-Type")
+        charset = _charset(content_type)
+        return RawDocument(
+            doc_id, source, url, "conversion", raw, content_type, charset, None, where
+        ), False
+    http = record.http_headers
+    try:
+        body = decode_http_body(
+            raw, http.get("Transfer-Encoding"), http.get("Content-Encoding"), max_payload_bytes
+        )
+    except PayloadTooLarge as exc:
+        return quarantine("too_large", str(exc)), False
+    except DataError as exc:
+        return quarantine("bad_http_encoding", str(exc), raw), False
+    return RawDocument(
+        doc_id, source, url, "response", body, record.http_content_type, record.http_charset,
+        http.status_code, where,
+    ), False
+
+
+def gzip_problem(path: Path, chunk_size: int = 1 << 20) -> str | None:
+    """Why a (multi-member) gzip file is damaged, or None when it is whole or not gzip."""
+    with path.open("rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        member, member_start, consumed = zlib.decompressobj(wbits=31), 0, 0
+        while chunk := fh.read(chunk_size):
+            data = chunk
+            while data:
+                try:
+                    member.decompress(data)
+                except zlib.error as exc:
+                    return f"gzip member at byte {member_start} is corrupt ({exc})"
+                if not member.eof:
+                    consumed += len(data)
+                    break
+                used = len(data) - len(member.unused_data)
+                consumed += used
+                data = member.unused_data
+                member, member_start = zlib.decompressobj(wbits=31), consumed
+        if consumed > member_start:  # bytes of a member that never reached its end
+            return f"gzip member at byte {member_start} is truncated (file ends at {consumed})"
+    return None
+
+
+def _unreadable_rest(
+    source: str, file: InputFile, count: int, last_offset: int, exc: Exception | str
+) -> Quarantined:
+    where = Provenance(str(file.path), REST_OF_FILE, last_offset)
+    detail = f"unreadable after {count} records (last good offset {last_offset}): {exc}"
+    doc_id = document_id(source, file.key, REST_OF_FILE, count)
+    return Quarantined(source, where, "corrupt_file", detail, id=doc_id)
+
+
+def _clean_url(value: str | None) -> str | None:
+    # wget writes WARC-Target-URI as <https://...> (WARC/1.0 grammar); others write it bare.
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value or None
+
+
+def _charset(content_type: str | None) -> str | None:
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
+def read_jsonl(source: str, file: InputFile) -> Iterator[Item]:
+    """One document per line with a string `text` (optional `url`); blank lines are skipped."""
+    opener = gzip.open if file.path.name.lower().endswith(".gz") else open
+    with opener(file.path, "rb") as fh:
+        line_no, offset = 0, 0
+        while True:
+            try:
+                line = fh.readline()
+            except (OSError, EOFError, zlib.error) as exc:
+                yield _unreadable_rest(source, file, line_no, offset, exc)
+                return
+            if not line:
+                return
+            line_no, start, offset = line_no + 1, offset, offset + len(line)
+            if line.strip():
+                yield _jsonl_item(source, file, line, line_no, start)
+
+
+def _jsonl_item(source: str, file: InputFile, line: bytes, line_no: int, offset: int) -> Item:
+    record = f"line {line_no}"
+    where = Provenance(str(file.path), record, offset)
+    doc_id = document_id(source, file.key, record, offset)
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
+        detail = str(exc)
+        return Quarantined(source, where, "malformed_json", detail, id=doc_id, preview=preview(line))
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        if not isinstance(obj, dict):
+            detail = f"expected a JSON object, got {type(obj).__name__}"
+        elif "text" not in obj:
+            detail = f"no 'text' field (fields: {', '.join(sorted(obj)[:10])})"
+        else:
+            detail = f"'text' is {type(obj['text']).__name__}, expected a string"
+        return Quarantined(source, where, "missing_text", detail, id=doc_id, preview=preview(line))
+    url = obj.get("url") if isinstance(obj.get("url"), str) else None
+    return RawDocument(doc_id, source, url, "jsonl", obj["text"], None, None, None, where)

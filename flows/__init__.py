@@ -7,3 +7,5 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "danlu")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The embedded server can take ~20 s to start on a cold two-core machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# Weight loading/saving bars of transformers would flood the flow logs.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

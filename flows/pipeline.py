@@ -45,4 +45,15 @@ def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: 
 
 def run_pipeline(params_path: str, overrides: list[str], *, force: bool = False,
                  stages: list[str] | None = None) -> dict:
-    return danlu_pipeline(params_path, overrides, force=force, stages=stages)
+    """Run the flow; MLflow's store is opened meanwhile, while Prefect's server starts."""
+    import threading
+
+    from danlu.tracking.mlflow_runs import experiment_id
+
+    cfg = load_config(params_path, overrides)
+    warm = threading.Thread(target=experiment_id, args=(cfg,), daemon=True)
+    warm.start()
+    try:
+        return danlu_pipeline(params_path, overrides, force=force, stages=stages)
+    finally:
+        warm.join()

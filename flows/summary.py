@@ -22,7 +22,7 @@ def summary_markdown(records: list[dict], run_id: str, cfg: Config) -> str:
     lines = ["# danlu pipeline run", "",
              f"MLflow parent run `{run_id}` in experiment `{cfg.tracking.experiment}` "
              f"(`{tracking_uri(cfg)}`)", "",
-             "| stage | status | seconds | key metrics |", "|---|---|---|---|"]
+             "| stage | status | seconds (when it ran) | key metrics |", "|---|---|---|---|"]
     for r in records:
         keys = [k for k in HEADLINE.get(r["name"], []) if k in r["metrics"]]
         shown = ", ".join(f"{k} {_fmt(r['metrics'][k])}" for k in keys)

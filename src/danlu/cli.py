@@ -28,6 +28,9 @@ NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not log to MLflow"
 def _setup_logging() -> None:
     from rich.logging import RichHandler
 
+    # transformers' per-file loading/saving bars are noise next to danlu's own progress.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
     handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", datefmt="[%X]",
                         handlers=[handler])

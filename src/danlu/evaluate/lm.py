@@ -19,7 +19,8 @@ from danlu.tokenizer.chat import BOS
 
 def text_token_ids(tokenizer: Any, text: str) -> list[int]:
     """The tokens a model predicts in a passage: its text, without any special token added."""
-    return tokenizer.encode(text, add_special_tokens=False)
+    # verbose=False: long passages are windowed below, so the max-length warning is noise.
+    return tokenizer.encode(text, add_special_tokens=False, verbose=False)
 
 
 def scoring_windows(token_ids: Sequence[int], context_length: int) -> list[list[int]]:

@@ -93,32 +93,25 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
     _run_one("curate", params, overrides, force, no_track)
 
 
-@app.command()
-def tokenizer(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
-              no_track: NoTrack = False) -> None:
-    """Train the byte-level BPE tokenizer and encode the corpus into token shards."""
-    _run_one("tokenizer", params, overrides, force, no_track)
+STAGE_HELP = {
+    "tokenizer": "Train the byte-level BPE tokenizer and encode the corpus into token shards.",
+    "pretrain": "Pretrain the Llama-family model on the token shards.",
+    "sft": "Supervised fine-tuning on conversations (loss on assistant tokens only).",
+    "evaluate": "Evaluate: loss, perplexity, bits per byte, chat samples, report card.",
+}
 
 
-@app.command()
-def pretrain(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
-             no_track: NoTrack = False) -> None:
-    """Pretrain the Llama-family model on the token shards."""
-    _run_one("pretrain", params, overrides, force, no_track)
+def _stage_command(name: str):
+    def command(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
+                no_track: NoTrack = False) -> None:
+        _run_one(name, params, overrides, force, no_track)
+
+    command.__doc__ = STAGE_HELP[name]
+    return command
 
 
-@app.command()
-def sft(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
-        no_track: NoTrack = False) -> None:
-    """Supervised fine-tuning on conversations (loss on assistant tokens only)."""
-    _run_one("sft", params, overrides, force, no_track)
-
-
-@app.command()
-def evaluate(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
-             no_track: NoTrack = False) -> None:
-    """Evaluate: loss, perplexity, bits per byte, chat samples, report card."""
-    _run_one("evaluate", params, overrides, force, no_track)
+for _name in STAGE_HELP:
+    app.command(_name)(_stage_command(_name))
 
 
 @app.command()

@@ -43,30 +43,13 @@ def tiny_llama(vocab_size: int, tokenizer, seed: int = 0):
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """A saved tiny model folder, tokenizer beside it, as the pretrain and SFT stages leave one."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from transformers import AutoTokenizer
+
+    from danlu.tokenizer.train import save_tokenizer, train_bpe
 
     folder = tmp_path_factory.mktemp("tiny-model")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        min_frequency=1,
-        show_progress=False,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(sentences(300), trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        extra_special_tokens=[END, *ROLE_TOKENS.values()],
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
+    save_tokenizer(train_bpe(sentences(300), 400, 1), folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
     tiny_llama(len(tokenizer), tokenizer).save_pretrained(folder)
     return folder
 

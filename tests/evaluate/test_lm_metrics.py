@@ -92,7 +92,7 @@ def test_nothing_to_score_is_a_data_error(model, tokenizer):
 class DigitTokenizer:
     """Each character is its own token id: "01" -> [0, 1]."""
 
-    def encode(self, text, add_special_tokens=False):
+    def encode(self, text, add_special_tokens=False, verbose=True):
         return [int(c) for c in text]
 
 

@@ -68,8 +68,8 @@ def test_batches_are_seeded(tok):
 
 @pytest.mark.parametrize("row,match", [
     ("{not json", r"conv\.jsonl:1: not valid JSON"),
-    ({"id": "x"}, r"conv\.jsonl:1: expected a non-empty 'messages' list"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, r"conv\.jsonl:1: each message needs a role"),
+    ({"id": "x"}, r'conv\.jsonl:1: expected "messages" as a non-empty list'),
+    ({"messages": [{"role": "robot", "content": "x"}]}, r"conv\.jsonl:1: message 0 has role 'robot'"),
     ({"messages": [{"role": "user", "content": "x"}]}, r"conv\.jsonl:1: conversation has no assistant"),
 ])
 def test_bad_records_name_file_and_line(tmp_path: Path, row, match):
@@ -78,5 +78,5 @@ def test_bad_records_name_file_and_line(tmp_path: Path, row, match):
 
 
 def test_missing_file_names_the_path(tmp_path: Path):
-    with pytest.raises(DataError, match=str(tmp_path / "none.jsonl")):
+    with pytest.raises(DataError, match=f"{tmp_path / 'none.jsonl'}: file not found"):
         read_conversations(tmp_path / "none.jsonl")

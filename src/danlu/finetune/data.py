@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from danlu.errors import DataError
-from danlu.tokenizer.chat import IGNORE_INDEX, ROLES, encode_conversation
+from danlu.jsonl import jsonl_records
+from danlu.tokenizer.chat import IGNORE_INDEX, encode_conversation, messages_problem
 
 
 @dataclass(frozen=True)
@@ -21,29 +21,15 @@ class Example:
 
 def read_conversations(path: Path) -> list[dict]:
     """Conversations `{"id", "messages": [{"role", "content"}]}`; a bad line names file:line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: SFT data file not found")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            messages = row.get("messages") if isinstance(row, dict) else None
-            if not isinstance(messages, list) or not messages:
-                raise DataError(f"{path}:{n}: expected a non-empty 'messages' list")
-            for m in messages:
-                if not isinstance(m, dict) or m.get("role") not in ROLES \
-                        or not isinstance(m.get("content"), str):
-                    raise DataError(f"{path}:{n}: each message needs a role in {ROLES} "
-                                    "and a string content")
-            if not any(m["role"] == "assistant" for m in messages):
-                raise DataError(f"{path}:{n}: conversation has no assistant reply to learn")
-            rows.append({"id": str(row.get("id", f"{path.name}:{n}")), "messages": messages})
+    for number, row in jsonl_records(path):
+        problem = messages_problem(row.get("messages"))
+        if problem is None and not any(m["role"] == "assistant" for m in row["messages"]):
+            problem = "conversation has no assistant reply to learn"
+        if problem:
+            raise DataError(f"{path}:{number}: {problem}")
+        rows.append({"id": str(row.get("id", f"{Path(path).name}:{number}")),
+                     "messages": row["messages"]})
     if not rows:
         raise DataError(f"{path}: no conversations")
     return rows

@@ -7,12 +7,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config import SftConfig
 from danlu.errors import DataError
 from danlu.finetune.data import (encode_examples, ordered_batches, read_conversations,
                                  shuffled_batches, split_examples)
-from danlu.pretrain.stage import save_model, write_curve
+from danlu.pretrain.stage import publish_model
 from danlu.pretrain.trainer import LoopSettings, pick_device, set_threads, train
 from danlu.progress import progress_bar
 from danlu.tracking.tracker import NullTracker, Tracker
@@ -69,11 +68,7 @@ def sft(cfg: SftConfig, base_model_dir: Path, data_path: Path, out_dir: Path, *,
                "val_perplexity": math.exp(min(val_loss, 50.0)), "first_val_loss": first_val,
                "train_seconds": history.seconds, "train_examples": float(len(train_ex))}
     tracker.log_metrics({f"sft/{k}": v for k, v in metrics.items()})
-    model.to("cpu")
-    with atomic_dir(Path(out_dir)) as tmp:
-        save_model(model, tokenizer, tmp / "model")
-        write_curve(tmp / "loss.csv", history.steps, history.evals)
-        atomic_write_json(tmp / "metrics.json", metrics)
+    publish_model(out_dir, model, tokenizer, history, metrics)
     log.info("sft: val_loss %.4f (assistant tokens)", val_loss)
     out_dir = Path(out_dir)
     return SftResult(out_dir, out_dir / "model", metrics)

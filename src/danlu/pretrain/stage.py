@@ -76,6 +76,16 @@ def write_curve(path: Path, steps: list[dict], evals: list[dict]) -> None:
                              f"{v:.6f}" if v != "" else "", f"{row['lr']:.6g}"])
 
 
+def publish_model(out_dir: Path, model, tokenizer, history, metrics: dict[str, float]) -> Path:
+    """Write a stage's trained model, its loss curve and metrics as one atomic folder."""
+    model.to("cpu")
+    with atomic_dir(Path(out_dir)) as tmp:
+        save_model(model, tokenizer, tmp / "model")
+        write_curve(tmp / "loss.csv", history.steps, history.evals)
+        atomic_write_json(tmp / "metrics.json", metrics)
+    return Path(out_dir)
+
+
 def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir: Path,
              out_dir: Path, *, seed: int, tracker: Tracker | None = None) -> PretrainResult:
     import torch
@@ -141,11 +151,7 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
         "n_params": float(n_params),
     }
     tracker.log_metrics({f"pretrain/{k}": v for k, v in metrics.items()})
-    model.to("cpu")
-    with atomic_dir(Path(out_dir)) as tmp:
-        save_model(model, tokenizer, tmp / "model")
-        write_curve(tmp / "loss.csv", history.steps, history.evals)
-        atomic_write_json(tmp / "metrics.json", metrics)
+    publish_model(out_dir, model, tokenizer, history, metrics)
     log.info("pretrain: val_loss %.4f, %.3f bits/byte, %.0f tokens/s",
              val_loss, metrics["val_bits_per_byte"], metrics["tokens_per_s"])
     out_dir = Path(out_dir)

@@ -33,6 +33,21 @@ CHAT_TEMPLATE = (
 )
 
 
+def messages_problem(messages: object, *, last_role: str | None = None) -> str | None:
+    """What is wrong with a list of chat messages, or None when it is well formed."""
+    if not isinstance(messages, list) or not messages:
+        return 'expected "messages" as a non-empty list'
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            return f'message {i} needs a string "content"'
+        if message.get("role") not in ROLES:
+            return (f"message {i} has role {message.get('role')!r}; "
+                    f"expected one of {', '.join(ROLES)}")
+    if last_role and messages[-1]["role"] != last_role:
+        return f"the last message must be the {last_role}'s"
+    return None
+
+
 def encode_conversation(
     tokenizer: Any, messages: Sequence[dict[str, str]]
 ) -> tuple[list[int], list[int]]:

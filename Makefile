@@ -11,10 +11,11 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip==26.3
-	# torch first, pinned: the CPU build (GPU users: see README, "GPU").
-	$(PIP) install torch==2.13.0
-	$(PIP) install -r requirements.lock
-	$(PIP) install --no-deps -e .
+	# torch first, pinned, with pip (the CPU build; GPU users: see README, "GPU"); then the
+	# locked tree with uv, which installs it in under a minute where pip takes three.
+	$(PIP) install torch==2.13.0 uv==0.13.9
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 
 run: setup

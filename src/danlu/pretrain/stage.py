@@ -59,7 +59,6 @@ def save_model(model, tokenizer, model_dir: Path) -> None:
     """safetensors weights, config, generation config and the tokenizer in one folder."""
     for key, value in generation_ids(tokenizer).items():
         setattr(model.generation_config, key, value)
-    model.generation_config.max_length = tokenizer.model_max_length
     model.save_pretrained(str(model_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(model_dir))
 

@@ -57,7 +57,8 @@ def encode_conversation(
     with its closing <|end|>, so the model learns when to stop.
     """
     def ids(text: str) -> list[int]:
-        return tokenizer.encode(text, add_special_tokens=False)
+        # verbose=False: callers truncate to their own max length; the warning is noise.
+        return tokenizer.encode(text, add_special_tokens=False, verbose=False)
 
     bos_id, end_id = tokenizer.convert_tokens_to_ids([BOS, END])
     newline = ids("\n")

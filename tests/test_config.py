@@ -86,3 +86,12 @@ def test_params_hash_is_stable_and_sensitive(params: Path):
     assert a.section_hash() == b.section_hash()
     assert a.section_hash() != load_config(params, ["train.max_steps=3"]).section_hash()
     assert a.section_hash("curate") == load_config(params, ["train.max_steps=3"]).section_hash("curate")
+
+
+def test_near_dedup_threshold_follows_bands_and_rows(params: Path):
+    cfg = load_config(params, ["curate.near_dedup.bands=20", "curate.near_dedup.rows=5"])
+    nd = cfg.curate.near_dedup
+    assert nd.num_perm == 100
+    assert nd.threshold == pytest.approx((1 / 20) ** (1 / 5))
+    with pytest.raises(ConfigError, match=r"curate\.near_dedup\.rows: .*greater than or equal to 1"):
+        load_config(params, ["curate.near_dedup.rows=0"])

@@ -58,6 +58,22 @@ class FiltersConfig(Section):
     max_top_word_fraction: float = Field(ge=0, le=1)
 
 
+class NearDedupConfig(Section):
+    enabled: bool
+    ngram: int = Field(ge=1, description="word n-gram shingle size")
+    bands: int = Field(ge=1)
+    rows: int = Field(ge=1)
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+    @property
+    def threshold(self) -> float:
+        """Jaccard similarity at which a pair is a candidate with probability 1/2: (1/b)^(1/r)."""
+        return (1 / self.bands) ** (1 / self.rows)
+
+
 class ValidationConfig(Section):
     min_chars: int = Field(ge=0)
     max_chars: int = Field(gt=0)
@@ -69,6 +85,7 @@ class CurateConfig(Section):
     language: LanguageConfig
     filters: FiltersConfig
     exact_dedup: bool
+    near_dedup: NearDedupConfig
     validation: ValidationConfig
 
 

@@ -36,7 +36,7 @@ def test_every_input_has_its_outcome(run) -> None:
     kept = by_url(result.documents)
     assert set(kept) == {
         "http://news.example/0", "http://news.example/1", "http://news.example/2",
-        "http://cut.example/0", "http://bees.example/", None,
+        "http://bees.example/", None,
     }
     assert {r["language"] for r in kept.values()} == {"en"}
     first = kept["http://news.example/0"]
@@ -47,6 +47,9 @@ def test_every_input_has_its_outcome(run) -> None:
     dropped = by_url(result.dropped)
     assert dropped["http://mirror.example/0"]["reason"] == "exact_duplicate"
     assert dropped["http://mirror.example/0"]["detail"] == first["id"]
+    # The truncated file's surviving record is story 0 plus one word: a near duplicate.
+    assert dropped["http://cut.example/0"]["reason"] == "near_duplicate"
+    assert dropped["http://cut.example/0"]["detail"].startswith(f"of {first['id']} (J~0.")
     assert dropped["http://zh.example/"]["reason"] == "language"
     assert dropped["http://zh.example/"]["detail"].startswith("zh (")
     assert dropped["http://ja.example/"]["detail"].startswith("ja (")  # shift_jis decoded right
@@ -77,7 +80,8 @@ def test_stats_account_for_every_input(run) -> None:
     assert stats["documents_in"] == 18  # 11 responses + 2 in the truncated file + 5 JSONL lines
     accounted = stats["kept"] + sum(stats["dropped"].values()) + sum(stats["quarantined"].values())
     assert stats["invariant"]["holds"] and accounted == stats["documents_in"]
-    assert stats["kept"] == 6 and stats["dropped"]["exact_duplicate"] == 1 and stats["dropped"]["language"] == 2
+    assert stats["kept"] == 5 and stats["dropped"]["exact_duplicate"] == 1 and stats["dropped"]["language"] == 2
+    assert stats["dropped"]["near_duplicate"] == 1
     assert stats["quarantined"] == {
         "http_status": 1, "malformed_json": 1, "missing_text": 1, "not_html": 1, "truncated_record": 1
     }
@@ -143,7 +147,7 @@ def test_failed_gate_rejects_the_output_and_keeps_the_reports(
     rejected = tmp_path / "out.rejected"
     assert Path(caught.value.report_path) == rejected / "validation.json"
     assert json.loads((rejected / "validation.json").read_text())["success"] is False
-    assert json.loads((rejected / "stats.json").read_text())["kept"] == 6
+    assert json.loads((rejected / "stats.json").read_text())["kept"] == 5
     curate(curate_cfg, corpus, out)  # a later accepted run clears the stale rejection
     assert out.exists() and not rejected.exists()
 

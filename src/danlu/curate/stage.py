@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config import CurateConfig
-from danlu.curate.dedup import ExactDedup
+from danlu.curate.dedup import ExactDedup, NearDedup
 from danlu.curate.document import Document, Quarantined
 from danlu.curate.extract import extract
 from danlu.curate.filters import DocumentFilter, EmptyText, gopher_filters
@@ -51,6 +51,8 @@ QUARANTINE_FILE = "quarantine/quarantine.jsonl"
 STATS_FILE = "stats.json"
 VALIDATION_FILE = "validation.json"
 REJECTED_SUFFIX = ".rejected"
+# Fixed so that the same inputs drop the same near duplicates on every run and machine.
+MINHASH_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def build_filters(cfg: CurateConfig) -> list[DocumentFilter]:
     steps = [EmptyText(), LanguageFilter(cfg.language), *gopher_filters(cfg.filters)]
     if cfg.exact_dedup:
         steps.append(ExactDedup())
+    if cfg.near_dedup.enabled:
+        steps.append(NearDedup(cfg.near_dedup, seed=MINHASH_SEED))
     return steps
 
 

@@ -1,0 +1,157 @@
+"""HTML -> main text: danlu's extractor (resiliparse, as the curate stage calls it) against trafilatura.
+
+Quality and speed on the same pages, in one run:
+  trafilatura-eval             snippet precision/recall (trafilatura's own eval rule, 990 pages)
+  article-extraction-benchmark token precision/recall against the gold article body (181 pages)
+
+Pages are read and decoded once (danlu's `decode`, as the stage does) before any timing; pages/s
+times only the extraction call, one process.
+
+  .venv/bin/python benchmarks/extract_bench.py [--data ../shared/data] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trafilatura
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
+
+from danlu.config import load_config
+from danlu.curate.extract import decode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction_metrics import Counts, macro_micro, snippet_counts, token_overlap  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+Extractor = Callable[[str], "str | None"]
+
+
+def extractors(main_content: bool) -> dict[str, Extractor]:
+    def resiliparse(html: str, alt_texts: bool = False) -> str:
+        # Exactly the stage's call (danlu.curate.extract.extract), minus decoding done up front.
+        tree = HTMLTree.parse(html)
+        text = extract_plain_text(tree, main_content=main_content, alt_texts=alt_texts)
+        return text.lstrip("\ufeff").strip()
+
+    return {
+        "resiliparse (danlu)": resiliparse,
+        # resiliparse's own default keeps alt texts; the baselines table was measured that way.
+        "resiliparse alt_texts": lambda html: resiliparse(html, alt_texts=True),
+        "trafilatura": lambda html: trafilatura.extract(html),
+        "trafilatura precision": lambda html: trafilatura.extract(html, favor_precision=True),
+    }
+
+
+def read_page(path: Path) -> str:
+    text, _, _ = decode(gzip.decompress(path.read_bytes()), None, sniff_meta=True)
+    return text
+
+
+def run_timed(extract: Extractor, pages: list[str]) -> tuple[list[str | None], float]:
+    """Outputs and pages/s, timing only the extraction calls."""
+    outputs, seconds = [], 0.0
+    for html in pages:
+        start = time.perf_counter()
+        outputs.append(extract(html))
+        seconds += time.perf_counter() - start
+    return outputs, len(pages) / seconds if seconds else float("inf")
+
+
+def load_trafilatura_eval(root: Path, limit: int | None) -> tuple[list[str], list[dict]]:
+    evaldata = json.loads((root / "evaldata.json").read_text(encoding="utf-8"))
+    pages, golds = [], []
+    for url, item in list(evaldata.items())[:limit]:
+        path = root / "eval" / f"{item['file']}.gz"
+        if not path.exists():
+            path = root / "cache" / f"{item['file']}.gz"
+        if not path.exists():
+            raise FileNotFoundError(f"{root}: page for {url} ({item['file']}) in neither eval/ nor cache/")
+        pages.append(read_page(path))
+        golds.append(item)
+    return pages, golds
+
+
+def load_aeb(root: Path, limit: int | None) -> tuple[list[str], list[str]]:
+    truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
+    items = sorted(truth.items())[:limit]
+    pages = [read_page(root / "html" / f"{page_id}.html.gz") for page_id, _ in items]
+    return pages, [item["articleBody"] for _, item in items]
+
+
+def print_table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n## {title}")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        cells = [f"{c:.3f}" if isinstance(c, float) else str(c) for c in row]
+        print("| " + " | ".join(cells) + " |")
+
+
+def bench_trafilatura_eval(root: Path, limit: int | None, extract_fns: dict[str, Extractor]) -> dict[str, float]:
+    pages, golds = load_trafilatura_eval(root, limit)
+    n_with = sum(len(g["with"]) for g in golds)
+    n_without = sum(len(g["without"]) for g in golds)
+    rows, f1s = [], {}
+    for name, fn in extract_fns.items():
+        outputs, speed = run_timed(fn, pages)
+        norm, exact = Counts(), Counts()
+        for text, gold in zip(outputs, golds):
+            norm.add(snippet_counts(text, gold["with"], gold["without"]))
+            exact.add(snippet_counts(text, gold["with"], gold["without"], normalise=False))
+        p, r, f1 = norm.prf()
+        empty = sum(not t for t in outputs)
+        rows.append([name, p, r, f1, exact.prf()[2], empty, f"{speed:.1f}"])
+        f1s[name] = f1
+    title = f"trafilatura-eval: {len(pages)} pages, {n_with} with / {n_without} without snippets"
+    header = ["extractor", "precision", "recall", "F1", "F1 exact-ws", "empty", "pages/s"]
+    print_table(title, header, rows)
+    return f1s
+
+
+def bench_aeb(root: Path, limit: int | None, extract_fns: dict[str, Extractor]) -> dict[str, float]:
+    pages, bodies = load_aeb(root, limit)
+    rows, f1s = [], {}
+    for name, fn in extract_fns.items():
+        outputs, speed = run_timed(fn, pages)
+        (p, r, f1), (mp, mr, mf1) = macro_micro([token_overlap(t, b) for t, b in zip(outputs, bodies)])
+        rows.append([name, p, r, f1, mp, mr, mf1, f"{speed:.1f}"])
+        f1s[name] = f1
+    title = f"article-extraction-benchmark: {len(pages)} pages, token P/R/F1 (macro over pages; micro pooled)"
+    header = ["extractor", "P", "R", "F1", "micro P", "micro R", "micro F1", "pages/s"]
+    print_table(title, header, rows)
+    return f1s
+
+
+def main(argv: list[str] | None = None) -> None:
+    default_data = os.environ.get("DANLU_SHARED_DATA", str(REPO.parent / "shared" / "data"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(default_data), help="the shared datasets folder")
+    parser.add_argument("--limit", type=int, default=None, help="first N pages of each dataset")
+    args = parser.parse_args(argv)
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # per-page "discarding" chatter
+
+    cfg = load_config(REPO / "params.yaml").curate.extract
+    extract_fns = extractors(cfg.main_content)
+    best = {
+        "trafilatura-eval": bench_trafilatura_eval(args.data / "trafilatura-eval", args.limit, extract_fns),
+        "aeb": bench_aeb(args.data / "article-extraction-benchmark", args.limit, extract_fns),
+    }
+    summary = []
+    for dataset, f1s in best.items():
+        name = max(f1s, key=f1s.__getitem__)
+        summary.append(f"{dataset}/{name.replace(' ', '_')}:{f1s[name]:.3f}")
+    print("\nextract_best_f1=" + ",".join(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -67,3 +67,16 @@ def test_fingerprint_follows_params_and_deps(tmp_path: Path, repo_root: Path):
     assert fingerprint(STAGES["sft"], load_config(params, ["curate.exact_dedup=false"])) == first
     conv.write_text("b\n")
     assert fingerprint(spec, cfg) != first
+
+
+def test_a_relative_url_blocklist_is_resolved_and_fingerprinted(tmp_path: Path, repo_root: Path):
+    from danlu.pipeline import curate_settings
+
+    (tmp_path / "params.yaml").write_text((repo_root / "params.yaml").read_text())
+    (tmp_path / "block.txt").write_text("spam.example\n")
+    cfg = load_config(tmp_path / "params.yaml", ["curate.url_blocklist=block.txt"])
+    assert curate_settings(cfg).url_blocklist == str(tmp_path / "block.txt")
+    assert tmp_path / "block.txt" in STAGES["curate"].deps(cfg)
+    before = fingerprint(STAGES["curate"], cfg)
+    (tmp_path / "block.txt").write_text("spam.example\nads.example\n")
+    assert fingerprint(STAGES["curate"], cfg) != before

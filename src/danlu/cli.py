@@ -83,11 +83,13 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
     """Curate: read, extract, identify language, filter, deduplicate, validate."""
     if input or output:
         from danlu.curate.stage import curate as curate_paths
+        from danlu.pipeline import curate_settings
 
         cfg = _config(params, overrides)
         inputs = ({"input": list(input)} if input else
                   {s: [cfg.path(p) for p in ps] for s, ps in cfg.curate.inputs.items()})
-        result = curate_paths(cfg.curate, inputs, output or cfg.path(cfg.paths.outputs) / "curate")
+        result = curate_paths(curate_settings(cfg), inputs,
+                              output or cfg.path(cfg.paths.outputs) / "curate")
         typer.echo(json.dumps(result.metrics(), indent=2))
         return
     _run_one("curate", params, overrides, force, no_track)

@@ -58,6 +58,41 @@ class FiltersConfig(Section):
     max_top_word_fraction: float = Field(ge=0, le=1)
 
 
+class GopherRepetitionConfig(Section):
+    enabled: bool
+    max_duplicate_paragraph_fraction: float | None = Field(ge=0, le=1)
+    max_duplicate_paragraph_char_fraction: float | None = Field(ge=0, le=1)
+    max_duplicate_line_char_fraction: float | None = Field(ge=0, le=1)
+    max_top_ngram_char_fraction: dict[int, float] = Field(description="n -> max share; {} = off")
+    max_duplicate_ngram_char_fraction: dict[int, float] = Field(description="n -> max share; {} = off")
+
+    @model_validator(mode="after")
+    def _check_ngrams(self) -> "GopherRepetitionConfig":
+        for key in ("max_top_ngram_char_fraction", "max_duplicate_ngram_char_fraction"):
+            for n, fraction in getattr(self, key).items():
+                if n < 1 or not 0 <= fraction <= 1:
+                    raise ValueError(f"{key}: n must be >= 1 and the fraction in [0, 1], got {n}: {fraction}")
+        return self
+
+
+class C4Config(Section):
+    enabled: bool
+    lorem_ipsum: bool
+    curly_brace: bool
+    min_sentences: int | None = Field(ge=0)
+    max_policy_line_fraction: float | None = Field(ge=0, le=1)
+    min_terminal_punct_line_fraction: float | None = Field(ge=0, le=1)
+
+
+class FineWebConfig(Section):
+    enabled: bool
+    min_line_punct_ratio: float | None = Field(ge=0, le=1)
+    max_short_line_ratio: float | None = Field(ge=0, le=1)
+    short_line_chars: int = Field(ge=1)
+    max_char_duplicates_ratio: float | None = Field(ge=0, le=1)
+    max_new_line_ratio: float | None = Field(ge=0)
+
+
 class NearDedupConfig(Section):
     enabled: bool
     ngram: int = Field(ge=1, description="word n-gram shingle size")
@@ -84,6 +119,10 @@ class CurateConfig(Section):
     extract: ExtractConfig
     language: LanguageConfig
     filters: FiltersConfig
+    gopher_repetition: GopherRepetitionConfig
+    c4: C4Config
+    fineweb: FineWebConfig
+    url_blocklist: str | None = Field(description="file of blocked domains, one a line; null = off")
     exact_dedup: bool
     near_dedup: NearDedupConfig
     validation: ValidationConfig

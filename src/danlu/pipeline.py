@@ -62,11 +62,18 @@ def out_dir(cfg: Config, stage: str) -> Path:
 
 # ---- the stage functions: params -> paths -> library calls ----------------------------------
 
+def curate_settings(cfg: Config):
+    """cfg.curate with its file paths (the URL blocklist) resolved against the project root."""
+    if cfg.curate.url_blocklist is None:
+        return cfg.curate
+    return cfg.curate.model_copy(update={"url_blocklist": str(cfg.path(cfg.curate.url_blocklist))})
+
+
 def _curate(cfg: Config, tracker: Tracker) -> StageOutcome:
     from danlu.curate.stage import curate
 
     inputs = {source: [cfg.path(p) for p in paths] for source, paths in cfg.curate.inputs.items()}
-    result = curate(cfg.curate, inputs, out_dir(cfg, "curate"), tracker=tracker)
+    result = curate(curate_settings(cfg), inputs, out_dir(cfg, "curate"), tracker=tracker)
     return StageOutcome(result.metrics())
 
 
@@ -137,7 +144,11 @@ def _paths(*parts: str) -> Callable[[Config], list[Path]]:
 
 
 def _curate_inputs(cfg: Config) -> list[Path]:
-    return sorted({cfg.path(p) for paths in cfg.curate.inputs.values() for p in paths})
+    """The input files, and the URL blocklist when one is set (dvc.yaml lists the defaults)."""
+    paths = {cfg.path(p) for paths in cfg.curate.inputs.values() for p in paths}
+    if cfg.curate.url_blocklist is not None:
+        paths.add(cfg.path(cfg.curate.url_blocklist))
+    return sorted(paths)
 
 
 STAGES: dict[str, StageSpec] = {

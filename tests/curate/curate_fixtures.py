@@ -16,37 +16,44 @@ ARTICLES = [
     "Farmers bring apples, cheese and wool from the hills, and the square fills with the smell "
     "of bread before the church bell rings seven. Historians say that the market survived floods, "
     "wars and a long plague because the people of the valley trusted each other and shared what "
-    "they had with anyone who came to trade with them.",
+    "they had with anyone who came to trade with them. The market still opens at dawn. "
+    "Visitors are always welcome.",
     "Learning to play the cello as an adult is slow but deeply rewarding. Most teachers suggest "
     "starting with open strings to build a steady bow arm, and only then adding the left hand. "
     "Practice for twenty minutes every day is better than two hours once a week, because the "
-    "muscles that hold the bow need time to learn their work and to remember it between lessons.",
+    "muscles that hold the bow need time to learn their work and to remember it between lessons. "
+    "Patience matters more than talent. Recording yourself helps as well.",
     "Astronomers have found a small rocky planet that circles a cool red star about forty light "
     "years from the Sun. The planet is close to its star, so a year there lasts only nine days, "
     "and one side may always face the light. Scientists hope that the next generation of "
-    "telescopes will tell them whether it has an atmosphere and what that air is made of.",
+    "telescopes will tell them whether it has an atmosphere and what that air is made of. "
+    "The first results are expected within a few years. Many teams are waiting.",
 ]
 JSONL_TEXTS = [
     "Bees communicate the location of flowers through a waggle dance performed inside the hive. "
     "The angle of the dance shows the direction of the food relative to the sun, and the length "
     "of the waggle tells the other workers how far they have to fly. Researchers decoded this "
-    "language in the last century, and it remains one of the best studied animal signals.",
+    "language in the last century, and it remains one of the best studied animal signals. "
+    "Every colony dances in much the same way. Even young bees learn it quickly.",
     "A good loaf of sourdough needs only flour, water and salt, but it asks for patience. The "
     "starter must be fed for days before it is strong enough to raise the dough, and the dough "
     "itself rests for hours in a cool place. Bakers say that time, not yeast, is the ingredient "
-    "that gives the bread its deep flavour and its open, shining crumb.",
+    "that gives the bread its deep flavour and its open, shining crumb. A warm kitchen helps. "
+    "A cold one simply asks for more time.",
 ]
 CHINESE = (
     "长江是中国最长的河流，全长约六千三百公里，"
     "流经青海、西藏、四川、湖北、江苏等省份，最后在上海注入东海。"
     "长江流域人口众多，经济发达，是中国重要的农业和工业地区。"
     "三峡大坝位于湖北省宜昌市，是世界上最大的水力发电站。"
+    "每年都有很多游客乘船游览长江三峡。"
 )
 JAPANESE = (
     "京都は日本の古い都で、千年以上の歴史があります。"
     "町には多くの寺や神社があり、毎年たくさんの観光客が訪れます。"
     "春には桜が咲き、秋には紅葉が美しく、"
     "季節ごとに違う景色を楽しむことができます。"
+    "京都の料理もとても有名です。"
 )
 # Keyword stuffing that passes the other rules: stop words present, no repeated lines.
 SPAM = " ".join(["cheap pills and the best cheap deals with cheap prices to buy cheap"] * 8)

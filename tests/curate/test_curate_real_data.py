@@ -29,5 +29,7 @@ def test_real_common_crawl_and_wget_warcs(curate_cfg: CurateConfig, shared_data:
     assert len(chinese) >= 8 and set(chinese.reason) == {"language"}
     assert set(chinese.source) == {"commoncrawl"}
     kept = pq.read_table(result.documents, columns=["source", "language", "url"]).to_pandas()
-    assert (kept.source == "wget").sum() >= 30 and set(kept.language) == {"en"}
+    # 26 since the C4/FineWeb rules: they drop 4 publication-list homepages (few sentences, few
+    # lines ending in punctuation), which is what those rules are for.
+    assert (kept.source == "wget").sum() >= 25 and set(kept.language) == {"en"}
     assert not kept.url.str.startswith("<").any()  # wget's <...> target URIs are unwrapped

@@ -134,13 +134,13 @@ def test_failed_gate_rejects_the_output_and_keeps_the_reports(
     curate_cfg: CurateConfig, corpus, tmp_path: Path
 ) -> None:
     # Config drift: the gate wants longer documents than the filters let through.
-    stricter = curate_cfg.validation.model_copy(update={"min_chars": 400})
+    stricter = curate_cfg.validation.model_copy(update={"min_chars": 800})
     drifted = curate_cfg.model_copy(update={"validation": stricter})
     out = tmp_path / "out"
     with pytest.raises(ValidationFailed) as caught:
         curate(drifted, corpus, out)
     message = str(caught.value)
-    assert "n_chars between min_chars=400" in message and "was not written" in message
+    assert "n_chars between min_chars=800" in message and "was not written" in message
     assert str(tmp_path / "out.rejected" / "validation.json") in message.splitlines()[0]
     assert "crawl/" in message  # examples name the offending documents
     assert not out.exists()

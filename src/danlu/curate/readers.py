@@ -1,4 +1,5 @@
-"""Streaming readers: WARC/WET (.warc, .warc.gz, .wet, .wet.gz) and JSONL (.jsonl, .jsonl.gz).
+"""Streaming readers: WARC/WET (.warc, .warc.gz, .wet, .wet.gz, .warc.txt), JSONL (.jsonl,
+.jsonl.gz, .jsonl.zst) and Parquet (read_columnar.py).
 
 Each yields RawDocument for a usable record and Quarantined for one that is not (a corrupt
 file yields what it could read, then one Quarantined for the rest), so every input is counted.
@@ -6,8 +7,8 @@ file yields what it could read, then one Quarantined for the rest), so every inp
 
 from __future__ import annotations
 
-import gzip
 import json
+import logging
 import os
 import zlib
 from collections.abc import Iterable, Iterator
@@ -17,12 +18,19 @@ from typing import Literal
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from danlu.curate.compressed import DECOMPRESS_ERRORS, GZIP_SUFFIXES, open_decompressed
 from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id, preview
 from danlu.curate.http_body import PayloadTooLarge, decode_http_body
+from danlu.curate.read_columnar import read_parquet
+from danlu.curate.warc_quirks import skipped_records, uses_bare_lf
 from danlu.errors import DataError
 
-WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+# .warc.txt: ccnet's name for a plain WET file (often LF-only, see warc_quirks.py).
+WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.txt")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
+PARQUET_SUFFIXES = (".parquet",)
+SUPPORTED_SUFFIXES = WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+Format = Literal["warc", "jsonl", "parquet"]
 # Record types that hold a document: HTTP responses (HTML) and WET conversions (plain text).
 DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion
 REST_OF_FILE = "(rest of file)"
@@ -37,15 +45,20 @@ class InputFile:
 
     path: Path
     key: str
-    format: Literal["warc", "jsonl"]
+    format: Format
 
 
-def file_format(path: Path) -> Literal["warc", "jsonl"] | None:
+log = logging.getLogger(__name__)
+
+
+def file_format(path: Path) -> Format | None:
     name = path.name.lower()
     if name.endswith(WARC_SUFFIXES):
         return "warc"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
     return None
 
 
@@ -61,18 +74,21 @@ def list_input_files(paths: Iterable[Path]) -> list[InputFile]:
     for path in paths:
         if path.is_dir():
             inside = sorted(
-                (p for p in path.rglob("*") if p.is_file() and file_format(p)),
+                (p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))),
                 key=lambda p: p.relative_to(path).as_posix(),
             )
-            inside = [p for p in inside if not _hidden(p.relative_to(path))]
+            for skipped in (p for p in inside if not file_format(p)):
+                log.warning("%s: unsupported input file skipped (expected one of %s)",
+                            skipped, ", ".join(SUPPORTED_SUFFIXES))
+            inside = [p for p in inside if file_format(p)]
             if not inside:
-                kinds = ", ".join(WARC_SUFFIXES + JSONL_SUFFIXES)
+                kinds = ", ".join(SUPPORTED_SUFFIXES)
                 raise DataError(f"{path}: folder holds no input files ({kinds})")
             found.extend(inside)
         elif file_format(path):
             found.append(path)
         else:
-            kinds = ", ".join(WARC_SUFFIXES + JSONL_SUFFIXES)
+            kinds = ", ".join(SUPPORTED_SUFFIXES)
             raise DataError(f"{path}: unsupported input file; expected one of {kinds}")
     unique: dict[Path, Path] = {}
     for path in found:  # a file named twice (alone and in its folder) is read once
@@ -96,6 +112,8 @@ def read_files(
     for file in files:
         if file.format == "warc":
             yield from read_warc(source, file, max_payload_bytes=max_payload_bytes)
+        elif file.format == "parquet":
+            yield from read_parquet(source, file)
         else:
             yield from read_jsonl(source, file)
 
@@ -104,10 +122,13 @@ def read_warc(
     source: str, file: InputFile, *, max_payload_bytes: int | None = None
 ) -> Iterator[Item]:
     """Response and conversion records; other record types (request, metadata...) are skipped."""
+    lenient = uses_bare_lf(file.path)  # strict mode reads an LF-only file as nothing at all
     with file.path.open("rb") as fh:
         # auto_decode stays off: a truncated record is only visible against the raw length.
-        records = iter(ArchiveIterator(fh, record_types=DOCUMENT_RECORDS, auto_decode="none"))
-        count, last_offset, end_seen_short = 0, 0, False
+        records = iter(ArchiveIterator(
+            fh, record_types=DOCUMENT_RECORDS, auto_decode="none", quirks_mode=lenient
+        ))
+        count, last_offset, end_seen_short, seen = 0, 0, False, set()
         while True:
             try:
                 record = next(records)
@@ -117,11 +138,14 @@ def read_warc(
                 problem = None if end_seen_short else gzip_problem(file.path)
                 if problem:
                     yield _unreadable_rest(source, file, count, last_offset, problem)
+                if lenient:
+                    yield from _skipped(source, file, seen)
                 return
             except OSError as exc:
                 yield _unreadable_rest(source, file, count, last_offset, exc)
                 return
             count, last_offset = count + 1, record.stream_pos
+            seen.add(record.stream_pos)
             item, broken = _warc_item(source, file, record, max_payload_bytes)
             end_seen_short = isinstance(item, Quarantined) and item.reason == "truncated_record"
             yield item
@@ -173,6 +197,15 @@ def _warc_item(
         doc_id, source, url, "response", body, record.http_content_type, record.http_charset,
         http.status_code, where,
     ), False
+
+
+def _skipped(source: str, file: InputFile, seen: set[int]) -> Iterator[Quarantined]:
+    compressed = file.path.name.lower().endswith(GZIP_SUFFIXES)
+    for offset, detail in skipped_records(file.path, seen, compressed):
+        record = f"(record at byte {offset})"
+        where = Provenance(str(file.path), record, offset)
+        doc_id = document_id(source, file.key, record, offset)
+        yield Quarantined(source, where, "unreadable_record", detail, id=doc_id)
 
 
 def gzip_problem(path: Path, chunk_size: int = 1 << 20) -> str | None:
@@ -230,13 +263,12 @@ def _charset(content_type: str | None) -> str | None:
 
 def read_jsonl(source: str, file: InputFile) -> Iterator[Item]:
     """One document per line with a string `text` (optional `url`); blank lines are skipped."""
-    opener = gzip.open if file.path.name.lower().endswith(".gz") else open
-    with opener(file.path, "rb") as fh:
+    with open_decompressed(file.path) as fh:
         line_no, offset = 0, 0
         while True:
             try:
                 line = fh.readline()
-            except (OSError, EOFError, zlib.error) as exc:
+            except DECOMPRESS_ERRORS as exc:
                 yield _unreadable_rest(source, file, line_no, offset, exc)
                 return
             if not line:

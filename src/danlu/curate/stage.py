@@ -26,7 +26,16 @@ from danlu.config import CurateConfig
 from danlu.curate.dedup import ExactDedup, NearDedup
 from danlu.curate.document import Document, Quarantined
 from danlu.curate.extract import extract
-from danlu.curate.filters import DocumentFilter, EmptyText, gopher_filters
+from danlu.curate.filters import (
+    DocumentFilter,
+    EmptyText,
+    UrlBlocklist,
+    c4_filters,
+    fineweb_filters,
+    gopher_filters,
+    read_blocklist,
+    repetition_filters,
+)
 from danlu.curate.langid import LanguageFilter
 from danlu.curate.output import (
     DOCUMENTS_SCHEMA,
@@ -85,8 +94,14 @@ def stats_metrics(stats: dict) -> dict[str, float]:
 
 def build_filters(cfg: CurateConfig) -> list[DocumentFilter]:
     """Every step that can drop a document, in order: language before the rules that use it,
-    dedup last so the copy kept is one that passed everything else."""
+    then the heuristics cheapest first (a URL look-up, substrings, lines, word n-grams), dedup
+    last so the copy kept is one that passed everything else. Reads the URL blocklist, so a
+    missing file fails here, before any input is read."""
     steps = [EmptyText(), LanguageFilter(cfg.language), *gopher_filters(cfg.filters)]
+    if cfg.url_blocklist is not None:
+        steps.append(UrlBlocklist(read_blocklist(Path(cfg.url_blocklist))))
+    steps += [*c4_filters(cfg.c4), *fineweb_filters(cfg.fineweb)]
+    steps += repetition_filters(cfg.gopher_repetition)
     if cfg.exact_dedup:
         steps.append(ExactDedup())
     if cfg.near_dedup.enabled:

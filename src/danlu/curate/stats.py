@@ -65,12 +65,7 @@ class CurateStats:
             total.add(counts)
         filter_names = self.steps[2:]
         data = {
-            "documents_in": total.documents_in,
-            "bytes_in": total.bytes_in,
-            "kept": total.kept,
-            "bytes_kept": total.bytes_kept,
-            "dropped": {name: total.dropped[name] for name in filter_names},
-            "quarantined": dict(sorted(total.quarantined.items())),
+            **total.to_dict(filter_names),
             "steps": [self._step(step) for step in self.steps],
             "sources": {name: c.to_dict(filter_names) for name, c in self.sources.items()},
             "languages": dict(sorted(self.languages.items(), key=lambda kv: (-kv[1], kv[0]))),

@@ -22,6 +22,27 @@ class DocumentFilter(ABC):
         """None keeps the document; a string drops it and says why (names the value and limit)."""
 
 
+class MaxShare(DocumentFilter):
+    """A rule that drops a document when a measured share goes above `maximum`. Subclasses say
+    what they measure; the detail names the value, the params key and its limit."""
+
+    measured: ClassVar[str]  # what the value is, e.g. "duplicate paragraph fraction"
+    limit_key: ClassVar[str]  # the params key of the maximum
+
+    def __init__(self, maximum: float):
+        self.maximum = maximum
+
+    @abstractmethod
+    def share(self, doc: Document) -> float | None:
+        """The measured value; None when the document gives the rule nothing to judge."""
+
+    def check(self, doc: Document) -> str | None:
+        value = self.share(doc)
+        if value is not None and value > self.maximum:
+            return f"{self.measured} {value:.3f} > {self.limit_key}={self.maximum}"
+        return None
+
+
 class EmptyText(DocumentFilter):
     """Nothing left after extraction: no rule below has anything to judge."""
 

@@ -10,7 +10,7 @@ import re
 
 from danlu.config import C4Config
 from danlu.curate.document import Document
-from danlu.curate.filters.base import DocumentFilter
+from danlu.curate.filters.base import DocumentFilter, MaxShare
 
 # C4's own list (. ! ? " '), plus closing quotes and the CJK full stops, so that Chinese and
 # Japanese lines are judged by the same rule instead of never ending a sentence.
@@ -54,22 +54,17 @@ class MinSentences(DocumentFilter):
         return None
 
 
-class PolicyLines(DocumentFilter):
+class PolicyLines(MaxShare):
     """Share of lines that mention javascript, cookies or a privacy/terms notice."""
 
     name = "policy_lines"
+    measured = "policy/javascript line fraction"
+    limit_key = "max_policy_line_fraction"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
+    def share(self, doc: Document) -> float | None:
         if not doc.lines:
             return None
-        fraction = sum(1 for line in doc.lines if _POLICY_LINE.search(line)) / len(doc.lines)
-        if fraction > self.maximum:
-            limit = f"max_policy_line_fraction={self.maximum}"
-            return f"policy/javascript line fraction {fraction:.3f} > {limit}"
-        return None
+        return sum(1 for line in doc.lines if _POLICY_LINE.search(line)) / len(doc.lines)
 
 
 class TerminalPunctuationLines(DocumentFilter):

@@ -5,69 +5,49 @@ from __future__ import annotations
 
 from danlu.config import FineWebConfig
 from danlu.curate.document import Document
-from danlu.curate.filters.base import DocumentFilter
+from danlu.curate.filters.base import DocumentFilter, MaxShare
 from danlu.curate.filters.c4 import TerminalPunctuationLines
+from danlu.curate.filters.repetition import repeated
 
 
-class ShortLineRatio(DocumentFilter):
+class ShortLineRatio(MaxShare):
     """Menus, tag lists and navigation are many short lines."""
 
     name = "short_line_ratio"
+    limit_key = "max_short_line_ratio"
 
     def __init__(self, maximum: float, short_line_chars: int):
-        self.maximum, self.short_line_chars = maximum, short_line_chars
+        super().__init__(maximum)
+        self.short_line_chars = short_line_chars
+        self.measured = f"lines of <= {short_line_chars} characters"
 
-    def check(self, doc: Document) -> str | None:
+    def share(self, doc: Document) -> float | None:
         if not doc.lines:
             return None
-        short = sum(1 for line in doc.lines if len(line) <= self.short_line_chars)
-        fraction = short / len(doc.lines)
-        if fraction > self.maximum:
-            what = f"lines of <= {self.short_line_chars} characters"
-            return f"{what} {fraction:.3f} > max_short_line_ratio={self.maximum}"
-        return None
+        return sum(1 for line in doc.lines if len(line) <= self.short_line_chars) / len(doc.lines)
 
 
-class CharDuplicatesRatio(DocumentFilter):
+class CharDuplicatesRatio(MaxShare):
     """Characters in lines that repeat an earlier line, over all characters but newlines."""
 
     name = "char_duplicates_ratio"
+    measured = "characters in repeated lines"
+    limit_key = "max_char_duplicates_ratio"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
+    def share(self, doc: Document) -> float | None:
         total = len(doc.text) - doc.text.count("\n")
-        if not total:
-            return None
-        seen: set[str] = set()
-        duplicated = 0
-        for line in doc.lines:
-            if line in seen:
-                duplicated += len(line)
-            seen.add(line)
-        fraction = duplicated / total
-        if fraction > self.maximum:
-            limit = f"max_char_duplicates_ratio={self.maximum}"
-            return f"characters in repeated lines {fraction:.3f} > {limit}"
-        return None
+        return repeated(doc.lines)[1] / total if total else None
 
 
-class NewLineRatio(DocumentFilter):
+class NewLineRatio(MaxShare):
     """Newlines per word: list-like pages break after every few words."""
 
     name = "new_line_ratio"
+    measured = "newlines per word"
+    limit_key = "max_new_line_ratio"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
-        if not doc.words:
-            return None
-        ratio = doc.text.count("\n") / len(doc.words)
-        if ratio > self.maximum:
-            return f"newlines per word {ratio:.3f} > max_new_line_ratio={self.maximum}"
-        return None
+    def share(self, doc: Document) -> float | None:
+        return doc.text.count("\n") / len(doc.words) if doc.words else None
 
 
 def fineweb_filters(cfg: FineWebConfig) -> list[DocumentFilter]:

@@ -11,7 +11,7 @@ import string
 
 from danlu.config import FiltersConfig
 from danlu.curate.document import Document
-from danlu.curate.filters.base import DocumentFilter
+from danlu.curate.filters.base import DocumentFilter, MaxShare
 from danlu.curate.words import is_cjk_word
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
@@ -113,22 +113,15 @@ class StopWords(DocumentFilter):
         return None
 
 
-class DuplicateLines(DocumentFilter):
+class DuplicateLines(MaxShare):
     """Share of non-empty lines that repeat an earlier line: menus, footers, generated lists."""
 
     name = "duplicate_lines"
+    measured = "duplicate line fraction"
+    limit_key = "max_duplicate_line_fraction"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
-        if not doc.lines:
-            return None
-        fraction = (len(doc.lines) - len(set(doc.lines))) / len(doc.lines)
-        if fraction > self.maximum:
-            limit = f"max_duplicate_line_fraction={self.maximum}"
-            return f"duplicate line fraction {fraction:.3f} > {limit}"
-        return None
+    def share(self, doc: Document) -> float | None:
+        return (len(doc.lines) - len(set(doc.lines))) / len(doc.lines) if doc.lines else None
 
 
 class TopWordFraction(DocumentFilter):

@@ -14,7 +14,7 @@ import numpy as np
 
 from danlu.config import GopherRepetitionConfig
 from danlu.curate.document import Document
-from danlu.curate.filters.base import DocumentFilter
+from danlu.curate.filters.base import DocumentFilter, MaxShare
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # Odd 64-bit multiplier of the rolling n-gram hash; products wrap modulo 2**64, so two different
@@ -22,7 +22,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _duplicates(items: list[str]) -> tuple[int, int]:
+def repeated(items: list[str]) -> tuple[int, int]:
     """(count, characters) of items that repeat an earlier item; the first copy is not counted."""
     seen: set[str] = set()
     count = chars = 0
@@ -93,53 +93,32 @@ def word_ngrams(doc: Document) -> WordNgrams:
     return WordNgrams(doc.words)
 
 
-class DuplicateParagraphs(DocumentFilter):
+class DuplicateParagraphs(MaxShare):
     name = "duplicate_paragraphs"
+    measured = "duplicate paragraph fraction"
+    limit_key = "max_duplicate_paragraph_fraction"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
+    def share(self, doc: Document) -> float | None:
         paragraphs = _paragraphs(doc.text)
-        if not paragraphs:
-            return None
-        fraction = _duplicates(paragraphs)[0] / len(paragraphs)
-        if fraction > self.maximum:
-            limit = f"max_duplicate_paragraph_fraction={self.maximum}"
-            return f"duplicate paragraph fraction {fraction:.3f} > {limit}"
-        return None
+        return repeated(paragraphs)[0] / len(paragraphs) if paragraphs else None
 
 
-class DuplicateParagraphChars(DocumentFilter):
+class DuplicateParagraphChars(MaxShare):
     name = "duplicate_paragraph_chars"
+    measured = "characters in duplicate paragraphs"
+    limit_key = "max_duplicate_paragraph_char_fraction"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
-        if not doc.text:
-            return None
-        fraction = _duplicates(_paragraphs(doc.text))[1] / len(doc.text)
-        if fraction > self.maximum:
-            limit = f"max_duplicate_paragraph_char_fraction={self.maximum}"
-            return f"characters in duplicate paragraphs {fraction:.3f} > {limit}"
-        return None
+    def share(self, doc: Document) -> float | None:
+        return repeated(_paragraphs(doc.text))[1] / len(doc.text) if doc.text else None
 
 
-class DuplicateLineChars(DocumentFilter):
+class DuplicateLineChars(MaxShare):
     name = "duplicate_line_chars"
+    measured = "characters in duplicate lines"
+    limit_key = "max_duplicate_line_char_fraction"
 
-    def __init__(self, maximum: float):
-        self.maximum = maximum
-
-    def check(self, doc: Document) -> str | None:
-        if not doc.text:
-            return None
-        fraction = _duplicates(doc.lines)[1] / len(doc.text)
-        if fraction > self.maximum:
-            limit = f"max_duplicate_line_char_fraction={self.maximum}"
-            return f"characters in duplicate lines {fraction:.3f} > {limit}"
-        return None
+    def share(self, doc: Document) -> float | None:
+        return repeated(doc.lines)[1] / len(doc.text) if doc.text else None
 
 
 class TopNgramChars(DocumentFilter):

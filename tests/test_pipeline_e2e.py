@@ -110,6 +110,55 @@ def test_summary_artifact_is_published(first_run: dict):
     assert "| curate | ran |" in first_run["markdown"]
 
 
+def test_curate_stats_table_is_a_prefect_artifact(first_run: dict, project: Path):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["danlu-curate-stats"])))
+
+    artifacts = asyncio.run(read())
+    stats = json.loads((project / "outputs" / "curate" / "stats.json").read_text())
+    assert artifacts and f"**{stats['kept']:,} kept**" in artifacts[0].data
+    assert "| near_duplicate |" in artifacts[0].data and "text bytes removed" in artifacts[0].data
+
+
+def test_shards_run_as_prefect_tasks_with_the_same_output(prefect, tmp_path: Path, repo_root: Path):
+    """The ShardRunner over a Prefect task runner (threads here; processes with a server)."""
+    import sys
+
+    from prefect import flow
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    sys.path.insert(0, str(repo_root / "tests" / "curate"))
+    from curate_fixtures import build_corpus
+
+    from danlu.config import load_config
+    from danlu.curate import curate
+    from danlu.curate.execute import shard_runner
+    from flows.shards import PrefectTasks
+
+    cfg = load_config(repo_root / "params.yaml").curate
+    cfg = cfg.model_copy(update={"quality": cfg.quality.model_copy(update={"enabled": False})})
+    inputs = build_corpus(tmp_path / "inputs")
+
+    @flow
+    def with_tasks() -> dict:
+        with shard_runner(lambda workers: PrefectTasks(ThreadPoolTaskRunner(2), "threads")):
+            return curate(cfg, inputs, tmp_path / "tasks").stats
+
+    tasks = with_tasks()
+    plain = curate(cfg.model_copy(update={"execution": cfg.execution.model_copy(
+        update={"workers": 1})}), inputs, tmp_path / "plain").stats
+    assert tasks == plain and tasks["shards"] > 1
+    for name in ("documents/part-00000.parquet", "dropped/part-00000.parquet", "stats.json"):
+        assert (tmp_path / "tasks" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
 def test_a_second_run_with_nothing_changed_reuses_every_stage(first_run: dict, project: Path):
     from flows.pipeline import danlu_pipeline
 

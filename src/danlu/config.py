@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from danlu.errors import ConfigError
 
 PARAMS_FILE = "params.yaml"
+HUB_PREFIX = "hf://datasets/"  # a curate input named on the Hugging Face hub
 
 
 class Section(BaseModel):
@@ -37,6 +38,7 @@ class TrackingConfig(Section):
 
 
 class ExtractConfig(Section):
+    engine: Literal["resiliparse", "trafilatura"]
     main_content: bool
     max_html_bytes: int = Field(gt=0)
 
@@ -109,9 +111,36 @@ class NearDedupConfig(Section):
         return (1 / self.bands) ** (1 / self.rows)
 
 
+class QualityConfig(Section):
+    """GPT-3-style quality classifier: curated text (positives) against raw crawl (negatives)."""
+
+    enabled: bool
+    positive_sources: list[str] = Field(description="sources of curated reference text")
+    negative_sources: list[str] = Field(description="sources of raw crawl")
+    apply_to: list[str] = Field(description="sources whose documents the score can drop")
+    model: str | None = Field(description="a saved classifier folder; null = train on this run")
+    ngram: int = Field(ge=1, le=3, description="word n-grams 1..ngram as features")
+    num_features: int = Field(ge=1024, le=1 << 24, description="hashed feature space size")
+    epochs: int = Field(ge=1)
+    l2: float = Field(ge=0)
+    heldout_fraction: float = Field(gt=0, lt=1, description="share held out for ROC-AUC")
+    max_train_docs: int = Field(ge=10, description="cap per class on training documents")
+    keep: Literal["threshold", "top_fraction", "pareto"]
+    threshold: float = Field(ge=0, le=1)
+    top_fraction: float = Field(gt=0, le=1)
+    pareto_alpha: float = Field(gt=0, description="GPT-3: keep when pareto(alpha) > 1 - score")
+
+
+class ExecutionConfig(Section):
+    workers: int = Field(ge=0, description="processes; 0 = all cores")
+    shard_bytes: int = Field(ge=1 << 16, description="files larger than this are split")
+    dask_address: str | None = Field(description="tcp://host:port of a Dask scheduler; null = local")
+
+
 class ValidationConfig(Section):
     min_chars: int = Field(ge=0)
     max_chars: int = Field(gt=0)
+    data_docs: bool = Field(description="write Great Expectations Data Docs HTML beside the outputs")
 
 
 class CurateConfig(Section):
@@ -125,13 +154,23 @@ class CurateConfig(Section):
     url_blocklist: str | None = Field(description="file of blocked domains, one a line; null = off")
     exact_dedup: bool
     near_dedup: NearDedupConfig
+    quality: QualityConfig
     validation: ValidationConfig
+    execution: ExecutionConfig
+
+
+class MixtureConfig(Section):
+    """Training mixture across curated sources, by share of tokens."""
+
+    weights: dict[str, float] = Field(description="source -> target share of tokens; {} = as curated")
+    total_tokens: int | None = Field(ge=1, description="tokens in the mixture; null = all curated")
 
 
 class TokenizerConfig(Section):
     vocab_size: int = Field(ge=512, le=1 << 20)
     min_frequency: int = Field(ge=1)
     val_fraction: float = Field(gt=0, lt=1)
+    mixture: MixtureConfig
 
 
 class ModelConfig(Section):
@@ -204,7 +243,10 @@ class Config(Section):
         return self._root
 
     def path(self, value: str | Path) -> Path:
-        """Resolve a path from params against the project root."""
+        """Resolve a path from params against the project root (a hub dataset name, hf://...,
+        stays as it is)."""
+        if str(value).startswith(HUB_PREFIX):
+            return Path(value)
         p = Path(value)
         return p if p.is_absolute() else self._root / p
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from danlu.atomic import atomic_write_json
-from danlu.config import Config
+from danlu.config import HUB_PREFIX, Config
 from danlu.tracking.tracker import Tracker
 
 log = logging.getLogger("danlu.pipeline")
@@ -145,7 +145,9 @@ def _paths(*parts: str) -> Callable[[Config], list[Path]]:
 
 def _curate_inputs(cfg: Config) -> list[Path]:
     """The input files, and the URL blocklist when one is set (dvc.yaml lists the defaults)."""
-    paths = {cfg.path(p) for paths in cfg.curate.inputs.values() for p in paths}
+    # A hub dataset (hf://datasets/...) is a name, not content this machine can hash.
+    paths = {cfg.path(p) for paths in cfg.curate.inputs.values() for p in paths
+             if not p.startswith(HUB_PREFIX)}
     if cfg.curate.url_blocklist is not None:
         paths.add(cfg.path(cfg.curate.url_blocklist))
     return sorted(paths)
@@ -155,12 +157,13 @@ STAGES: dict[str, StageSpec] = {
     s.name: s for s in [
         StageSpec("curate", ("curate",), ("curate", "validate"), _curate_inputs,
                   _paths("curate/documents", "curate/dropped", "curate/quarantine",
-                         "curate/validation.json"),
+                         "curate/validation.json", "curate/stats.md"),
                   _paths("curate/stats.json"), lambda cfg: [], _curate),
         StageSpec("tokenizer", ("seed", "tokenizer"), ("tokenizer",),
                   _paths("curate/documents"),
                   _paths("tokenizer/tokenizer", "tokenizer/shards"),
-                  _paths("tokenizer/stats.json"), lambda cfg: [], _tokenizer),
+                  _paths("tokenizer/stats.json", "tokenizer/mixture.json"), lambda cfg: [],
+                  _tokenizer),
         StageSpec("pretrain", ("seed", "model", "train"), ("model", "pretrain", "tokenizer"),
                   _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json"),
                   _paths("pretrain/model"), _paths("pretrain/metrics.json"),

@@ -17,7 +17,14 @@ def warc(tmp_path: Path) -> WarcFiles:
 
 @pytest.fixture(scope="session")
 def curate_cfg(repo_root: Path) -> CurateConfig:
-    return load_config(repo_root / "params.yaml").curate
+    """The project's settings, run in this process (monkeypatches reach the shards), with the
+    quality classifier off: these corpora are too small to train it (test_curate_quality_stage
+    covers it)."""
+    cfg = load_config(repo_root / "params.yaml").curate
+    return cfg.model_copy(update={
+        "quality": cfg.quality.model_copy(update={"enabled": False}),
+        "execution": cfg.execution.model_copy(update={"workers": 1}),
+    })
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from danlu.config import ExtractConfig
 from danlu.curate.document import Document, Provenance, Quarantined, RawDocument
 from danlu.curate.extract import decode, extract, is_html
 
-CFG = ExtractConfig(main_content=True, max_html_bytes=10_000)
+CFG = ExtractConfig(engine="resiliparse", main_content=True, max_html_bytes=10_000)
 JAPANESE = "<html><body><p>京都は日本の古い都です。</p></body></html>"
 
 
@@ -91,3 +91,30 @@ def test_wet_and_jsonl_text_skip_html_extraction() -> None:
     assert wet.text == "line one\n<b>not markup</b>"
     jsonl = extract(raw("lone \ud800 surrogate", kind="jsonl", content_type=None, status=None), CFG)
     assert jsonl.text == "lone ? surrogate" and jsonl.encoding_source == "fallback"
+
+
+ARTICLE_PAGE = (
+    "<html><head><title>Bees</title></head><body>"
+    "<nav><a href='/'>Home</a> | <a href='/news'>News</a> | <a href='/about'>About us</a></nav>"
+    "<main><article><h1>How bees find their way home</h1>"
+    + "".join(f"<p>Paragraph {i}: honey bees use the position of the sun, polarised light and "
+              f"landmarks to navigate between the hive and the flowers they visit each day.</p>"
+              for i in range(6))
+    + "</article></main><footer>Copyright 2024 Example Media. All rights reserved.</footer>"
+    "</body></html>"
+)
+
+
+@pytest.mark.parametrize("engine", ["resiliparse", "trafilatura"])
+def test_both_engines_keep_the_article_and_drop_the_navigation(engine: str) -> None:
+    cfg = CFG.model_copy(update={"engine": engine})
+    doc = extract(raw(ARTICLE_PAGE.encode()), cfg)
+    assert isinstance(doc, Document)
+    assert "Paragraph 5: honey bees use the position of the sun" in doc.text
+    assert "About us" not in doc.text and "All rights reserved" not in doc.text
+
+
+def test_trafilatura_without_main_text_gives_an_empty_document() -> None:
+    cfg = CFG.model_copy(update={"engine": "trafilatura"})
+    doc = extract(raw(b"<html><head><title>t</title></head><body><div></div></body></html>"), cfg)
+    assert isinstance(doc, Document) and doc.text == ""

@@ -27,7 +27,8 @@ from danlu.curate.filters.repetition import (
 )
 from danlu.curate.filters.c4 import TerminalPunctuationLines
 from danlu.curate.filters.urls import UrlBlocklist, read_blocklist
-from danlu.curate.stage import build_filters
+from danlu.curate.stage import corpus_steps
+from danlu.curate.stage import shard_filters as build_filters
 from danlu.errors import DataError
 from danlu.sample.bundle import restore
 
@@ -211,7 +212,8 @@ def new_rule_names(cfg: CurateConfig) -> set[str]:
 
 
 def names(cfg: CurateConfig) -> list[str]:
-    return [f.name for f in build_filters(cfg)]
+    """Every step that can drop a document: each shard's filters, then the corpus-wide ones."""
+    return [f.name for f in build_filters(cfg)] + corpus_steps(cfg, ["crawl"])
 
 
 def test_default_order_and_names(curate_cfg: CurateConfig) -> None:

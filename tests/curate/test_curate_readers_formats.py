@@ -206,3 +206,53 @@ def test_real_wet_sample_and_cc_jsonl(shared_data: Path) -> None:
     jsonl_items = [i for i in items if i not in wet_items]
     assert len(jsonl_items) == 20 and all(isinstance(i, RawDocument) for i in jsonl_items)
     assert summary(docs + jsonl_items) == summary([i for i in read_all(wet, head) if isinstance(i, RawDocument)])
+
+
+def test_saved_datasets_dataset_is_read_split_by_split(tmp_path: Path) -> None:
+    import datasets
+
+    from danlu.curate.readers import list_input_files, read_files
+
+    dd = datasets.DatasetDict({
+        "train": datasets.Dataset.from_dict({"text": ["alpha text", None, "gamma text"],
+                                             "url": ["http://a/", None, "http://c/"]}),
+        "test": datasets.Dataset.from_dict({"text": ["delta text"], "url": [None]}),
+    })
+    dd.save_to_disk(str(tmp_path / "saved"))
+    files = list_input_files([tmp_path / "saved"])
+    assert [f.format for f in files] == ["hf_dataset"]
+    items = list(read_files("web", files, max_payload_bytes=None))
+    assert [type(i).__name__ for i in items] == ["RawDocument", "RawDocument", "Quarantined", "RawDocument"]
+    assert [i.provenance.record for i in items] == ["test row 0", "train row 0", "train row 1", "train row 2"]
+    assert items[1].payload == "alpha text" and items[1].url == "http://a/"
+    assert items[2].reason == "missing_text" and "null" in items[2].detail
+    assert len({i.id for i in items}) == 4
+
+
+def test_saved_dataset_curates_like_any_input(tmp_path: Path, curate_cfg) -> None:
+    import datasets
+
+    from danlu.curate import curate
+
+    prose = ("The committee met on Tuesday to discuss the new library, which will open in the "
+             "spring. Members agreed that the reading room should stay open late on weekdays, "
+             "and that the children's section needs more books about science and history. ")
+    texts = [f"Report {i}. " + prose * 3 for i in range(4)]
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(tmp_path / "ds"))
+    result = curate(curate_cfg, {"web": [tmp_path / "ds"]}, tmp_path / "out")
+    assert result.stats["documents_in"] == 4 and result.stats["kept"] >= 1
+
+
+def test_hub_name_without_network_is_quarantined_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from danlu.curate.readers import list_input_files, read_files
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    files = list_input_files([Path("hf://datasets/nobody/no-such-dataset")])
+    assert [(f.format, f.key) for f in files] == [("hf_hub", "hf://datasets/nobody/no-such-dataset")]
+    items = list(read_files("hub", files, max_payload_bytes=None))
+    assert len(items) == 1 and items[0].reason == "unreadable_dataset"
+    assert "nobody/no-such-dataset" in items[0].detail

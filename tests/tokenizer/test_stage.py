@@ -4,13 +4,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from danlu.config import TokenizerConfig
+from danlu.config import MixtureConfig, TokenizerConfig
 from danlu.errors import DataError
 from danlu.tokenizer.shards import open_shard
 from danlu.tokenizer.stage import Document, build_tokenizer, read_documents, split_documents
 from danlu.tracking.tracker import NullTracker
 
-CFG = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1)
+AS_CURATED = MixtureConfig(weights={}, total_tokens=None)
+CFG = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1, mixture=AS_CURATED)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_integration_on_real_text(shared_data, tmp_path, hf_from):
     ids = [f"shakespeare-{i:04d}" for i in range(len(chunks))]
     pq.write_table(pa.table({"id": ids, "text": chunks, "source": ["shakespeare"] * len(chunks)}),
                    folder / "part-0.parquet")
-    cfg = TokenizerConfig(vocab_size=4096, min_frequency=2, val_fraction=0.05)
+    cfg = TokenizerConfig(vocab_size=4096, min_frequency=2, val_fraction=0.05, mixture=AS_CURATED)
     result = build_tokenizer(cfg, folder, tmp_path / "out", seed=1234)
     assert result.stats["vocab_size"] == 4096
     assert result.stats["val"]["sources"]["shakespeare"]["bytes_per_token"] > 3.3

@@ -98,6 +98,10 @@ class Document:
     language_score: float | None = None
 
     @cached_property
+    def n_text_bytes(self) -> int:
+        return len(self.text.encode("utf-8"))
+
+    @cached_property
     def words(self) -> list[str]:
         return split_words(self.text)
 

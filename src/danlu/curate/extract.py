@@ -38,10 +38,8 @@ def extract(raw: RawDocument, cfg: ExtractConfig) -> Document | Quarantined:
             return refused
         html, encoding, how = decode(raw.payload, raw.charset, sniff_meta=True)
         try:
-            tree = HTMLTree.parse(html)
-            # Alt texts are mostly file names and "logo"/"avatar": noise for a language model.
-            text = extract_plain_text(tree, main_content=cfg.main_content, alt_texts=False)
-        except HTMLParserException as exc:
+            text = html_to_text(html, cfg)
+        except (HTMLParserException, ValueError, TypeError) as exc:
             return _quarantine(raw, "extract_error", f"{type(exc).__name__}: {exc}")
     return Document(
         id=raw.id,
@@ -53,6 +51,20 @@ def extract(raw: RawDocument, cfg: ExtractConfig) -> Document | Quarantined:
         encoding=encoding,
         encoding_source=how,
     )
+
+
+def html_to_text(html: str, cfg: ExtractConfig) -> str:
+    """resiliparse (the default: about 10x faster) or trafilatura (more precise: F1 0.92 against
+    0.85 on trafilatura's own benchmark, see the README); main_content keeps only the article."""
+    if cfg.engine == "trafilatura":
+        import trafilatura
+
+        if not cfg.main_content:
+            return trafilatura.html2txt(html) or ""
+        # None when it finds no main text: an empty document, which the filters then drop.
+        return trafilatura.extract(html, include_comments=False, include_tables=True) or ""
+    # Alt texts are mostly file names and "logo"/"avatar": noise for a language model.
+    return extract_plain_text(HTMLTree.parse(html), main_content=cfg.main_content, alt_texts=False)
 
 
 def _refuse(raw: RawDocument, cfg: ExtractConfig) -> Quarantined | None:

@@ -25,6 +25,8 @@ DOCUMENTS_SCHEMA = pa.schema(
         ("offset", pa.int64()),
         ("encoding", pa.string()),
         ("encoding_source", pa.string()),
+        ("quality_score", pa.float64()),  # null when the classifier is off or did not score it
+        ("text_hash", pa.binary(16)),  # of the normalized text (dedup.text_hash)
     ]
 )
 DROPPED_SCHEMA = pa.schema(
@@ -34,8 +36,28 @@ DROPPED_SCHEMA = pa.schema(
         ("url", pa.string()),
         ("reason", pa.string()),
         ("detail", pa.string()),
+        ("n_bytes", pa.int64()),  # UTF-8 bytes of the extracted text the step removed
     ]
 )
+
+
+SIGNATURE_COLUMN = "signature"
+
+
+def passed_schema(bands: int, num_perm: int) -> pa.Schema:
+    """A shard's documents that passed its own filters, with what the global steps need: text
+    bytes, one column per MinHash LSH band (dedup reads one band at a time) and the signature
+    (to verify candidate pairs and report their similarity)."""
+    fields = [f for f in DOCUMENTS_SCHEMA if f.name != "quality_score"]
+    fields.append(pa.field("n_bytes", pa.int64()))
+    fields += [pa.field(band_column(b), pa.uint64()) for b in range(bands)]
+    if bands:
+        fields.append(pa.field(SIGNATURE_COLUMN, pa.binary(4 * num_perm)))  # uint32 values
+    return pa.schema(fields)
+
+
+def band_column(band: int) -> str:
+    return f"band_{band:03d}"
 # Rows held in memory before they go to disk as one row group.
 BATCH_ROWS = 2048
 
@@ -59,19 +81,16 @@ def document_row(doc: Document) -> dict:
 
 
 def dropped_row(doc: Document, reason: str, detail: str) -> dict:
-    return {"id": doc.id, "source": doc.source, "url": doc.url, "reason": reason, "detail": detail}
+    return {"id": doc.id, "source": doc.source, "url": doc.url, "reason": reason,
+            "detail": detail, "n_bytes": doc.n_text_bytes}
 
 
 class ParquetParts:
-    """Rows in, `part-00000.parquet` out, written in row groups so memory stays flat.
+    """Rows in, one Parquet file out, written in row groups so memory stays flat."""
 
-    One part for now; rolling over to part-00001 at a size limit slots in here when curate
-    shards its output.
-    """
-
-    def __init__(self, folder: Path, schema: pa.Schema):
+    def __init__(self, folder: Path, schema: pa.Schema, name: str = "part-00000.parquet"):
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "part-00000.parquet"
+        self.path = folder / name
         self.schema = schema
         self._rows: list[dict] = []
         self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
@@ -80,6 +99,10 @@ class ParquetParts:
         self._rows.append(row)
         if len(self._rows) >= BATCH_ROWS:
             self._flush()
+
+    def write_table(self, table: pa.Table) -> None:
+        self._flush()
+        self._writer.write_table(table.select(self.schema.names).cast(self.schema))
 
     def _flush(self) -> None:
         if self._rows:

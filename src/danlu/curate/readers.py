@@ -21,7 +21,14 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 from danlu.curate.compressed import DECOMPRESS_ERRORS, GZIP_SUFFIXES, open_decompressed
 from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id, preview
 from danlu.curate.http_body import PayloadTooLarge, decode_http_body
-from danlu.curate.read_columnar import read_parquet
+from danlu.config import HUB_PREFIX
+from danlu.curate.read_columnar import (
+    is_saved_dataset,
+    read_hf_dataset,
+    read_hub_dataset,
+    read_parquet,
+)
+from danlu.curate.shards import ByteWindow, gzip_member_boundary
 from danlu.curate.warc_quirks import skipped_records, uses_bare_lf
 from danlu.errors import DataError
 
@@ -30,7 +37,7 @@ WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.txt")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED_SUFFIXES = WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
-Format = Literal["warc", "jsonl", "parquet"]
+Format = Literal["warc", "jsonl", "parquet", "hf_dataset", "hf_hub"]
 # Record types that hold a document: HTTP responses (HTML) and WET conversions (plain text).
 DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion
 REST_OF_FILE = "(rest of file)"
@@ -67,12 +74,19 @@ def list_input_files(paths: Iterable[Path]) -> list[InputFile]:
     paths = [Path(p) for p in paths]
     if not paths:
         raise DataError("no input paths given")
+    hub = [_hub_input(p) for p in paths if _hub_name(p)]
+    paths = [p for p in paths if not _hub_name(p)]
     for path in paths:
         if not path.exists():
             raise DataError(f"{path}: input path does not exist")
+    if not paths:
+        return hub
     found: list[Path] = []
+    datasets_found: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if is_saved_dataset(path):
+            datasets_found.append(path)
+        elif path.is_dir():
             inside = sorted(
                 (p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))),
                 key=lambda p: p.relative_to(path).as_posix(),
@@ -96,10 +110,27 @@ def list_input_files(paths: Iterable[Path]) -> list[InputFile]:
     # Anchored at the inputs' parents, not the files': adding a file never renames the others.
     # abspath, not resolve: a symlinked file keeps the name it has inside the input folder.
     anchor = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
-    return [
-        InputFile(path, Path(os.path.relpath(os.path.abspath(path), anchor)).as_posix(), file_format(path))
-        for path in unique.values()
-    ]
+    def key(path: Path) -> str:
+        return Path(os.path.relpath(os.path.abspath(path), anchor)).as_posix()
+
+    files = [InputFile(path, key(path), file_format(path)) for path in unique.values()]
+    files += [InputFile(path, key(path), "hf_dataset") for path in datasets_found]
+    return files + hub
+
+
+def _hub_name(path: Path) -> str | None:
+    """`hf://datasets/OWNER/NAME[@SPLIT]`, which Path has folded to `hf:/datasets/...`."""
+    text = str(path)
+    if text.startswith("hf:/datasets/") and not text.startswith(HUB_PREFIX):
+        text = "hf://" + text.removeprefix("hf:/")
+    return text if text.startswith(HUB_PREFIX) else None
+
+
+def _hub_input(path: Path) -> InputFile:
+    name = _hub_name(path)
+    if not name.removeprefix(HUB_PREFIX).strip("/"):
+        raise DataError(f"{name}: expected hf://datasets/OWNER/NAME[@SPLIT]")
+    return InputFile(path, name, "hf_hub")
 
 
 def _hidden(relative: Path) -> bool:
@@ -110,32 +141,62 @@ def read_files(
     source: str, files: Iterable[InputFile], *, max_payload_bytes: int | None
 ) -> Iterator[Item]:
     for file in files:
-        if file.format == "warc":
-            yield from read_warc(source, file, max_payload_bytes=max_payload_bytes)
-        elif file.format == "parquet":
-            yield from read_parquet(source, file)
-        else:
-            yield from read_jsonl(source, file)
+        yield from read_range(source, file, max_payload_bytes=max_payload_bytes)
+
+
+def read_range(
+    source: str,
+    file: InputFile,
+    start: int = 0,
+    stop: int | None = None,
+    first_line: int = 0,
+    *,
+    max_payload_bytes: int | None,
+) -> Iterator[Item]:
+    """The records of `file` that start in [start, stop): bytes, or row groups of Parquet (see
+    shards.py for where files are cut)."""
+    if file.format == "warc":
+        yield from read_warc(source, file, max_payload_bytes=max_payload_bytes, start=start, stop=stop)
+    elif file.format == "hf_dataset":
+        yield from read_hf_dataset(source, file)
+    elif file.format == "hf_hub":
+        yield from read_hub_dataset(source, file)
+    elif file.format == "parquet":
+        yield from read_parquet(source, file, start, stop)
+    else:
+        yield from read_jsonl(source, file, start, stop, first_line)
 
 
 def read_warc(
-    source: str, file: InputFile, *, max_payload_bytes: int | None = None
+    source: str,
+    file: InputFile,
+    *,
+    max_payload_bytes: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[Item]:
-    """Response and conversion records; other record types (request, metadata...) are skipped."""
+    """Response and conversion records; other record types (request, metadata...) are skipped.
+    With a byte range (a .warc.gz shard), the records whose gzip member starts in it."""
     lenient = uses_bare_lf(file.path)  # strict mode reads an LF-only file as nothing at all
     with file.path.open("rb") as fh:
+        begin = gzip_member_boundary(fh, start)
+        end = gzip_member_boundary(fh, stop) if stop is not None else fh.seek(0, 2)
+        if begin >= end:
+            return
+        stream = ByteWindow(fh, begin, end) if (begin, stop) != (0, None) else fh
+        fh.seek(begin)
         # auto_decode stays off: a truncated record is only visible against the raw length.
         records = iter(ArchiveIterator(
-            fh, record_types=DOCUMENT_RECORDS, auto_decode="none", quirks_mode=lenient
+            stream, record_types=DOCUMENT_RECORDS, auto_decode="none", quirks_mode=lenient
         ))
-        count, last_offset, end_seen_short, seen = 0, 0, False, set()
+        count, last_offset, end_seen_short, seen = 0, begin, False, set()
         while True:
             try:
                 record = next(records)
             except StopIteration:
                 # FastWARC ends quietly at a gzip member cut near its start: check the file
                 # ourselves, unless its short last record already accounts for the cut.
-                problem = None if end_seen_short else gzip_problem(file.path)
+                problem = None if end_seen_short else gzip_problem(file.path, begin, end)
                 if problem:
                     yield _unreadable_rest(source, file, count, last_offset, problem)
                 if lenient:
@@ -144,9 +205,10 @@ def read_warc(
             except OSError as exc:
                 yield _unreadable_rest(source, file, count, last_offset, exc)
                 return
-            count, last_offset = count + 1, record.stream_pos
-            seen.add(record.stream_pos)
-            item, broken = _warc_item(source, file, record, max_payload_bytes)
+            offset = begin + record.stream_pos
+            count, last_offset = count + 1, offset
+            seen.add(offset)
+            item, broken = _warc_item(source, file, record, offset, max_payload_bytes)
             end_seen_short = isinstance(item, Quarantined) and item.reason == "truncated_record"
             yield item
             if broken:
@@ -154,12 +216,13 @@ def read_warc(
 
 
 def _warc_item(
-    source: str, file: InputFile, record: WarcRecord, max_payload_bytes: int | None
+    source: str, file: InputFile, record: WarcRecord, offset: int, max_payload_bytes: int | None
 ) -> tuple[Item, bool]:
-    """The record as a RawDocument or Quarantined; True when the file cannot be read further."""
+    """The record (at byte `offset` of the file) as a RawDocument or Quarantined; True when the
+    file cannot be read further."""
     record_id = record.record_id or ""
-    where = Provenance(str(file.path), record_id, record.stream_pos)
-    doc_id = document_id(source, file.key, record_id, record.stream_pos)
+    where = Provenance(str(file.path), record_id, offset)
+    doc_id = document_id(source, file.key, record_id, offset)
 
     def quarantine(reason: str, detail: str, payload: bytes = b"") -> Quarantined:
         return Quarantined(source, where, reason, detail, id=doc_id, preview=preview(payload))
@@ -208,14 +271,19 @@ def _skipped(source: str, file: InputFile, seen: set[int]) -> Iterator[Quarantin
         yield Quarantined(source, where, "unreadable_record", detail, id=doc_id)
 
 
-def gzip_problem(path: Path, chunk_size: int = 1 << 20) -> str | None:
-    """Why a (multi-member) gzip file is damaged, or None when it is whole or not gzip."""
+def gzip_problem(
+    path: Path, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
+) -> str | None:
+    """Why (multi-member) gzip bytes [start, end) of a file are damaged, or None when they are
+    whole or not gzip."""
     with path.open("rb") as fh:
+        fh.seek(start)
         if fh.read(2) != b"\x1f\x8b":
             return None
-        fh.seek(0)
-        member, member_start, consumed = zlib.decompressobj(wbits=31), 0, 0
-        while chunk := fh.read(chunk_size):
+        fh.seek(start)
+        window = ByteWindow(fh, start, end if end is not None else fh.seek(0, 2))
+        member, member_start, consumed = zlib.decompressobj(wbits=31), start, start
+        while chunk := window.read(chunk_size):
             data = chunk
             while data:
                 try:
@@ -261,11 +329,16 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
-def read_jsonl(source: str, file: InputFile) -> Iterator[Item]:
-    """One document per line with a string `text` (optional `url`); blank lines are skipped."""
+def read_jsonl(
+    source: str, file: InputFile, start: int = 0, stop: int | None = None, first_line: int = 0
+) -> Iterator[Item]:
+    """One document per line with a string `text` (optional `url`); blank lines are skipped.
+    A range (plain .jsonl only) starts at a line start, `first_line` lines into the file."""
     with open_decompressed(file.path) as fh:
-        line_no, offset = 0, 0
-        while True:
+        if start:
+            fh.seek(start)
+        line_no, offset = first_line, start
+        while stop is None or offset < stop:
             try:
                 line = fh.readline()
             except DECOMPRESS_ERRORS as exc:

@@ -1,31 +1,47 @@
-"""The curate stage: raw WARC/JSONL -> extracted, language-identified, filtered, deduplicated
-documents, validated by a Great Expectations gate, written atomically.
+"""The curate stage: raw WARC/JSONL/Parquet -> extracted, language-identified, filtered,
+quality-scored, deduplicated documents, validated by Great Expectations, written atomically.
 
-    out_dir/documents/part-00000.parquet   kept documents (stable input order)
-    out_dir/dropped/part-00000.parquet     id, source, url, reason, detail
+    out_dir/documents/part-NNNNN.parquet   kept documents, one part per input shard, in order
+    out_dir/dropped/part-NNNNN.parquet     id, source, url, reason, detail, n_bytes
     out_dir/quarantine/quarantine.jsonl    inputs that could not become documents, and why
-    out_dir/stats.json                     counts per step, reason and source (+ invariant)
-    out_dir/validation.json                the gate's report
+    out_dir/stats.json, stats.md           counts per step, reason and source (+ invariant)
+    out_dir/validation.json                Great Expectations report on every output
+    out_dir/data_docs/index.html           its Data Docs (curate.validation.data_docs)
+    out_dir/quality_model/                 the quality classifier and its held-out ROC-AUC
 
-When the gate fails, out_dir is left as it was and stats.json and validation.json go to
-`<out_dir>.rejected/` beside it, so the reason can be read.
+How it runs: the inputs are cut into shards (shards.py); each shard is read, extracted and
+filtered in a worker process (worker.py), all cores by default (execute.py); then the steps that
+need the whole corpus run once (corpus.py). Shard results live in `.<out_dir>.work/` until the
+run succeeds, so a killed run, started again, redoes only the shards it had not finished.
+
+When the gate fails, out_dir is left as it was and the reports go to `<out_dir>.rejected/`
+beside it, so the reason can be read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
-from danlu.atomic import atomic_dir, atomic_write_json
+from danlu.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from danlu.config import CurateConfig
-from danlu.curate.dedup import ExactDedup, NearDedup
-from danlu.curate.document import Document, Quarantined
-from danlu.curate.extract import extract
+from danlu.curate.corpus import (
+    EXACT_STEP,
+    NEAR_STEP,
+    QUALITY_STEP,
+    Corpus,
+    apply_exact_dedup,
+    apply_near_dedup,
+    apply_quality,
+    shard_stats,
+    write_outputs,
+)
+from danlu.curate.execute import ShardRunner, choose_runner, run_all
 from danlu.curate.filters import (
     DocumentFilter,
     EmptyText,
@@ -37,20 +53,12 @@ from danlu.curate.filters import (
     repetition_filters,
 )
 from danlu.curate.langid import LanguageFilter
-from danlu.curate.output import (
-    DOCUMENTS_SCHEMA,
-    DROPPED_SCHEMA,
-    ParquetParts,
-    QuarantineLog,
-    document_row,
-    dropped_row,
-)
-from danlu.curate.readers import InputFile, list_input_files, read_files
-from danlu.curate.stats import EXTRACT_STEP, READ_STEP, CurateStats
+from danlu.curate.readers import list_input_files
+from danlu.curate.shards import plan_shards
+from danlu.curate.stats import stats_markdown
+from danlu.curate.worker import ShardJob, finished, run_shard, shard_dir
 from danlu.errors import DataError, ValidationFailed
 from danlu.tracking.tracker import Tracker
-from danlu.validate.documents import COLUMNS as VALIDATED_COLUMNS
-from danlu.validate.documents import validate_documents
 
 log = logging.getLogger("danlu.curate")
 
@@ -58,10 +66,12 @@ DOCUMENTS_DIR = "documents"
 DROPPED_DIR = "dropped"
 QUARANTINE_FILE = "quarantine/quarantine.jsonl"
 STATS_FILE = "stats.json"
+STATS_MARKDOWN = "stats.md"
 VALIDATION_FILE = "validation.json"
+QUALITY_DIR = "quality_model"
+DATA_DOCS_DIR = "data_docs"
 REJECTED_SUFFIX = ".rejected"
-# Fixed so that the same inputs drop the same near duplicates on every run and machine.
-MINHASH_SEED = 1
+WORK_SUFFIX = ".work"
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,10 @@ class CurateResult:
     def metrics(self) -> dict[str, float]:
         return stats_metrics(self.stats)
 
+    @property
+    def markdown_path(self) -> Path:
+        return self.out_dir / STATS_MARKDOWN
+
 
 def stats_metrics(stats: dict) -> dict[str, float]:
     """Flat numeric metrics for MLflow: totals, one per drop and quarantine reason, per source."""
@@ -86,27 +100,52 @@ def stats_metrics(stats: dict) -> dict[str, float]:
     metrics["kept_fraction"] = stats["kept"] / max(stats["documents_in"], 1)
     for outcome in ("dropped", "quarantined"):
         metrics.update({f"{outcome}_{reason}": float(n) for reason, n in stats[outcome].items()})
+    for step in stats["steps"]:
+        if step.get("bytes_removed"):
+            metrics[f"bytes_removed_{step['step']}"] = float(step["bytes_removed"])
     for source, counts in stats["sources"].items():
         for key in ("documents_in", "kept"):
             metrics[f"source.{source}.{key}"] = float(counts[key])
+    if "roc_auc" in stats.get("quality", {}):
+        metrics["quality_roc_auc"] = float(stats["quality"]["roc_auc"])
     return metrics
 
 
-def build_filters(cfg: CurateConfig) -> list[DocumentFilter]:
-    """Every step that can drop a document, in order: language before the rules that use it,
-    then the heuristics cheapest first (a URL look-up, substrings, lines, word n-grams), dedup
-    last so the copy kept is one that passed everything else. Reads the URL blocklist, so a
-    missing file fails here, before any input is read."""
+def shard_filters(cfg: CurateConfig) -> list[DocumentFilter]:
+    """The filters each shard applies to one document at a time: language before the rules
+    that use it, then the heuristics cheapest first (a URL look-up, substrings, lines, word
+    n-grams). Reads the URL blocklist, so a missing file fails before any input is read."""
     steps = [EmptyText(), LanguageFilter(cfg.language), *gopher_filters(cfg.filters)]
     if cfg.url_blocklist is not None:
         steps.append(UrlBlocklist(read_blocklist(Path(cfg.url_blocklist))))
     steps += [*c4_filters(cfg.c4), *fineweb_filters(cfg.fineweb)]
     steps += repetition_filters(cfg.gopher_repetition)
-    if cfg.exact_dedup:
-        steps.append(ExactDedup())
-    if cfg.near_dedup.enabled:
-        steps.append(NearDedup(cfg.near_dedup, seed=MINHASH_SEED))
     return steps
+
+
+def corpus_steps(cfg: CurateConfig, sources: list[str]) -> list[str]:
+    """The steps over the whole corpus, after the shards: quality, then dedup, so the copy of
+    a duplicate that stays is one that passed everything else."""
+    steps = [QUALITY_STEP] if _quality_applies(cfg, sources) else []
+    if cfg.exact_dedup:
+        steps.append(EXACT_STEP)
+    if cfg.near_dedup.enabled:
+        steps.append(NEAR_STEP)
+    return steps
+
+
+def _quality_applies(cfg: CurateConfig, sources: list[str]) -> bool:
+    q = cfg.quality
+    if not q.enabled or not set(q.apply_to) & set(sources):
+        return False
+    if q.model is not None:
+        return True
+    missing = [s for s in (*q.positive_sources, *q.negative_sources) if s not in sources]
+    if missing:
+        log.warning("curate quality: not applied; no classifier given (curate.quality.model) "
+                    "and the inputs lack its training sources %s (inputs: %s)", missing, sources)
+        return False
+    return True
 
 
 def curate(
@@ -115,6 +154,7 @@ def curate(
     out_dir: Path,
     *,
     tracker: Tracker | None = None,
+    runner: ShardRunner | None = None,
 ) -> CurateResult:
     """Curate `inputs` (source name -> files or folders) into `out_dir`; see the module doc."""
     out_dir = Path(out_dir)
@@ -124,24 +164,42 @@ def curate(
         if not paths:
             raise DataError(f"curate input source {source!r} lists no files or folders")
         files[source] = list_input_files(paths)
-    filters = build_filters(cfg)
+    sources = list(files)
+    steps = [f.name for f in shard_filters(cfg)] + corpus_steps(cfg, sources)
+    shards = plan_shards(files, cfg.execution.shard_bytes)
+    work = _work_dir(out_dir, cfg, steps)
+    jobs = [ShardJob(shard, cfg, work / "shards", tuple(steps)) for shard in shards]
+    todo = [job for job in jobs if not finished(job)]
+    if len(todo) < len(jobs):
+        log.info("curate: resuming; %d of %d shards already done in %s",
+                 len(jobs) - len(todo), len(jobs), work)
+    runner = runner or choose_runner(cfg.execution, len(todo))
+    log.info("curate: %d shards from %d files, %d to run on %s", len(jobs),
+             sum(len(f) for f in files.values()), len(todo), runner.name)
+    run_all(runner, run_shard, todo, "shards")
     rejected = out_dir.with_name(out_dir.name + REJECTED_SUFFIX)
+    dirs = [shard_dir(work / "shards", shard) for shard in shards]
     with atomic_dir(out_dir) as tmp:
-        stats = _run(cfg, files, filters, tmp)
+        stats = _corpus_steps(cfg, dirs, steps, sources, tmp)
         atomic_write_json(tmp / STATS_FILE, stats)
+        atomic_write_text(tmp / STATS_MARKDOWN, stats_markdown(stats))
         _log_stats(stats)
+        if stats["kept"] == 0:
+            log.warning("curate kept no documents: check the inputs and curate.language.keep")
         try:
-            _validate(cfg, tmp)
+            _validate(cfg, tmp, steps)
         except ValidationFailed as exc:
             _keep_reports(tmp, rejected)
             _track(tracker, cfg, inputs, stats, rejected, status="rejected")
+            shutil.rmtree(work, ignore_errors=True)
             # The summary names the report inside the temporary folder, which is about to go.
-            summary = str(exc).replace(str(tmp / VALIDATION_FILE), str(rejected / VALIDATION_FILE))
+            summary = str(exc).replace(str(tmp), str(rejected))
             where = f"{out_dir} was not written; stats.json and validation.json are in {rejected}"
             raise ValidationFailed(
                 f"{summary}\n{where}", report_path=str(rejected / VALIDATION_FILE)
             ) from None
     shutil.rmtree(rejected, ignore_errors=True)  # an old rejection no longer describes out_dir
+    shutil.rmtree(work, ignore_errors=True)
     result = CurateResult(
         out_dir=out_dir,
         documents=out_dir / DOCUMENTS_DIR,
@@ -155,63 +213,60 @@ def curate(
     return result
 
 
-def _run(
-    cfg: CurateConfig, files: dict[str, list[InputFile]], filters: list[DocumentFilter], tmp: Path
+def _work_dir(out_dir: Path, cfg: CurateConfig, steps: list[str]) -> Path:
+    """The folder of finished shards. Kept across a killed run only when the settings and the
+    curate code are the same; otherwise it starts empty."""
+    work = out_dir.with_name(f".{out_dir.name}{WORK_SUFFIX}")
+    settings = cfg.model_dump(mode="json", exclude={"execution": {"workers", "dask_address"}})
+    code = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        code.update(path.read_bytes())
+    identity = {"settings": settings, "steps": steps, "code": code.hexdigest()}
+    manifest = work / "manifest.json"
+    try:
+        same = json.loads(manifest.read_text()) == identity
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "shards").mkdir(parents=True)
+        atomic_write_json(manifest, identity)
+    return work
+
+
+def _corpus_steps(
+    cfg: CurateConfig, dirs: list[Path], steps: list[str], sources: list[str], tmp: Path
 ) -> dict:
-    """Stream every input through extraction and the filters, writing each outcome as it comes."""
-    stats = CurateStats([f.name for f in filters], list(files))
-    with (
-        ParquetParts(tmp / DOCUMENTS_DIR, DOCUMENTS_SCHEMA) as kept,
-        ParquetParts(tmp / DROPPED_DIR, DROPPED_SCHEMA) as dropped,
-        QuarantineLog(tmp / QUARANTINE_FILE) as quarantine,
-    ):
-        for source, source_files in files.items():
-            items = read_files(source, source_files, max_payload_bytes=cfg.extract.max_html_bytes)
-            for item in items:
-                stats.read(item)
-                if isinstance(item, Quarantined):
-                    stats.quarantine(READ_STEP, item)
-                    quarantine.write(item)
-                    continue
-                doc = extract(item, cfg.extract)
-                if isinstance(doc, Quarantined):
-                    stats.quarantine(EXTRACT_STEP, doc)
-                    quarantine.write(doc)
-                    continue
-                stats.extracted(doc)
-                drop = _first_drop(doc, filters, stats)
-                if drop is None:
-                    stats.keep(doc)
-                    kept.write(document_row(doc))
-                else:
-                    stats.drop(drop[0], doc)
-                    dropped.write(dropped_row(doc, *drop))
-    return stats.to_dict()
+    stats = shard_stats(dirs, steps, sources)
+    corpus = Corpus.load(dirs)
+    extra = {}
+    if QUALITY_STEP in steps:
+        extra["quality"] = apply_quality(corpus, cfg, stats, tmp / QUALITY_DIR)
+    if EXACT_STEP in steps:
+        apply_exact_dedup(corpus, stats)
+    if NEAR_STEP in steps:
+        extra["near_dedup"] = apply_near_dedup(corpus, cfg, stats)
+    write_outputs(corpus, stats, tmp, DOCUMENTS_DIR, DROPPED_DIR, QUARANTINE_FILE)
+    return {**stats.to_dict(), **extra, "shards": len(dirs)}
 
 
-def _first_drop(
-    doc: Document, filters: list[DocumentFilter], stats: CurateStats
-) -> tuple[str, str] | None:
-    """(reason, detail) of the first filter that drops the document; None when all keep it."""
-    for step in filters:
-        stats.enter(step.name)
-        detail = step.check(doc)
-        if detail is not None:
-            return step.name, detail
-    return None
+def _validate(cfg: CurateConfig, tmp: Path, steps: list[str]) -> dict:
+    from danlu.validate.curate_outputs import validate_curate_outputs
 
-
-def _validate(cfg: CurateConfig, tmp: Path) -> dict:
-    df = pq.read_table(tmp / DOCUMENTS_DIR, columns=VALIDATED_COLUMNS).to_pandas()
-    if df.empty:
-        log.warning("curate kept no documents: check the inputs and curate.language.keep")
-    return validate_documents(df, cfg.validation, cfg.language.keep, tmp / VALIDATION_FILE)
+    return validate_curate_outputs(
+        tmp, cfg.validation, cfg.language.keep, steps,
+        quality_enabled=QUALITY_STEP in steps, exact_dedup=cfg.exact_dedup,
+        report_path=tmp / VALIDATION_FILE,
+        data_docs_dir=tmp / DATA_DOCS_DIR if cfg.validation.data_docs else None,
+    )
 
 
 def _keep_reports(tmp: Path, rejected: Path) -> None:
     with atomic_dir(rejected) as keep:
-        for name in (STATS_FILE, VALIDATION_FILE):
+        for name in (STATS_FILE, STATS_MARKDOWN, VALIDATION_FILE):
             shutil.copy2(tmp / name, keep / name)
+        if (tmp / DATA_DOCS_DIR).is_dir():
+            shutil.copytree(tmp / DATA_DOCS_DIR, keep / DATA_DOCS_DIR)
 
 
 def _log_stats(stats: dict) -> None:
@@ -245,8 +300,11 @@ def _track(
     tracker.log_params(params)
     tracker.log_metrics(stats_metrics(stats))
     tracker.set_tags({"curate.validation": status})
-    for name in (STATS_FILE, VALIDATION_FILE):
+    for name in (STATS_FILE, STATS_MARKDOWN, VALIDATION_FILE):
         tracker.log_artifact(folder / name, "curate")
+    for name in (QUALITY_DIR, DATA_DOCS_DIR):
+        if (folder / name).is_dir():
+            tracker.log_artifact(folder / name, f"curate/{name}")
 
 
 def _flatten(data: dict, prefix: str) -> dict:

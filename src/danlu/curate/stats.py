@@ -1,4 +1,9 @@
-"""Counts for every step, reason and source, and the accounting invariant that ties them."""
+"""Counts for every step, reason and source, and the accounting invariant that ties them.
+
+Each shard's worker counts its own part; the parts merge (`merge`, through `state` /
+`from_state` when a finished shard is read back from disk on resume) before the global steps
+(quality, dedup) add theirs.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class CurateStats:
         self.steps = [READ_STEP, EXTRACT_STEP, *filter_names]
         self.entered: Counter[str] = Counter()
         self.removed: dict[str, Counter[str]] = {step: Counter() for step in self.steps}
+        self.bytes_removed: Counter[str] = Counter()  # UTF-8 bytes of the text a step dropped
         self.sources = {name: _SourceCounts() for name in sources}
         self.languages: Counter[str] = Counter()
         self.encodings: Counter[str] = Counter()
@@ -40,23 +46,67 @@ class CurateStats:
     def extracted(self, doc: Document) -> None:
         self.encodings[doc.encoding_source or "none"] += 1
 
-    def enter(self, step: str) -> None:
-        self.entered[step] += 1
+    def enter(self, step: str, n: int = 1) -> None:
+        self.entered[step] += n
 
-    def drop(self, step: str, doc: Document) -> None:
+    def drop(self, step: str, source: str, n_bytes: int, language: str | None) -> None:
         self.removed[step][step] += 1
-        self.sources[doc.source].dropped[step] += 1
-        self._language(doc)
+        self.bytes_removed[step] += n_bytes
+        self.sources[source].dropped[step] += 1
+        self._language(language)
 
-    def keep(self, doc: Document) -> None:
-        counts = self.sources[doc.source]
+    def keep(self, source: str, n_bytes: int, language: str | None) -> None:
+        counts = self.sources[source]
         counts.kept += 1
-        counts.bytes_kept += len(doc.text.encode("utf-8"))
-        self._language(doc)
+        counts.bytes_kept += n_bytes
+        self._language(language)
 
-    def _language(self, doc: Document) -> None:
-        if doc.language is not None:
-            self.languages[doc.language] += 1
+    def _language(self, language: str | None) -> None:
+        if language is not None:
+            self.languages[language] += 1
+
+    def state(self) -> dict:
+        """Raw counters as JSON, for a shard's stats on disk."""
+        return {
+            "steps": self.steps,
+            "entered": dict(self.entered),
+            "removed": {step: dict(c) for step, c in self.removed.items()},
+            "bytes_removed": dict(self.bytes_removed),
+            "sources": {name: c.__dict__ | {"dropped": dict(c.dropped),
+                                             "quarantined": dict(c.quarantined)}
+                        for name, c in self.sources.items()},
+            "languages": dict(self.languages),
+            "encodings": dict(self.encodings),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> CurateStats:
+        stats = cls(state["steps"][2:], list(state["sources"]))
+        stats.entered.update(state["entered"])
+        for step, counts in state["removed"].items():
+            stats.removed[step].update(counts)
+        stats.bytes_removed.update(state["bytes_removed"])
+        for name, counts in state["sources"].items():
+            mine = stats.sources[name]
+            for key in ("documents_in", "bytes_in", "kept", "bytes_kept"):
+                setattr(mine, key, counts[key])
+            mine.dropped.update(counts["dropped"])
+            mine.quarantined.update(counts["quarantined"])
+        stats.languages.update(state["languages"])
+        stats.encodings.update(state["encodings"])
+        return stats
+
+    def merge(self, other: CurateStats) -> None:
+        if other.steps != self.steps:
+            raise ValueError(f"cannot merge stats of steps {other.steps} into {self.steps}")
+        self.entered.update(other.entered)
+        for step, counts in other.removed.items():
+            self.removed[step].update(counts)
+        self.bytes_removed.update(other.bytes_removed)
+        for name, counts in other.sources.items():
+            self.sources[name].add(counts)
+        self.languages.update(other.languages)
+        self.encodings.update(other.encodings)
 
     def to_dict(self) -> dict:
         """The stats.json content; raises AssertionError when the counts do not add up (a bug)."""
@@ -97,6 +147,7 @@ class CurateStats:
             "in": entered,
             "out": entered - sum(removed.values()),
             "removed": dict(sorted(removed.items())),
+            "bytes_removed": self.bytes_removed[step],
         }
 
 
@@ -123,3 +174,33 @@ class _SourceCounts:
             "dropped": {name: self.dropped[name] for name in filter_names},
             "quarantined": dict(sorted(self.quarantined.items())),
         }
+
+
+def stats_markdown(stats: dict) -> str:
+    """stats.json as Markdown: totals, a row per step (documents and bytes removed, reasons),
+    a row per source."""
+    dropped, quarantined = sum(stats["dropped"].values()), sum(stats["quarantined"].values())
+    lines = [
+        "# Curate statistics",
+        "",
+        f"{stats['documents_in']:,} documents in ({stats['bytes_in']:,} bytes): "
+        f"**{stats['kept']:,} kept** ({stats['bytes_kept']:,} bytes of text), "
+        f"{dropped:,} dropped, {quarantined:,} quarantined. "
+        f"Accounting holds: {'yes' if stats['invariant']['holds'] else '**NO**'}.",
+        "",
+        "| step | in | out | removed | share removed | text bytes removed | reasons |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for step in stats["steps"]:
+        removed = step["in"] - step["out"]
+        share = f"{removed / step['in']:.1%}" if step["in"] else "-"
+        reasons = ", ".join(f"{r} {n:,}" for r, n in step["removed"].items() if n) or ""
+        lines.append(f"| {step['step']} | {step['in']:,} | {step['out']:,} | {removed:,} | "
+                     f"{share} | {step.get('bytes_removed', 0):,} | {reasons} |")
+    lines += ["", "| source | in | kept | dropped | quarantined | bytes kept |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name, c in stats["sources"].items():
+        lines.append(f"| {name} | {c['documents_in']:,} | {c['kept']:,} | "
+                     f"{sum(c['dropped'].values()):,} | {sum(c['quarantined'].values()):,} | "
+                     f"{c['bytes_kept']:,} |")
+    return "\n".join(lines) + "\n"

@@ -17,10 +17,13 @@ _CJK = (
 _CJK_PUNCTUATION = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}{_CJK_PUNCTUATION}]+")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_OR_PUNCTUATION = re.compile(f"[{_CJK}{_CJK_PUNCTUATION}]")
 
 
 def split_words(text: str) -> list[str]:
     """Whitespace-separated tokens, except that each CJK character is a word of its own."""
+    if text.isascii() or _CJK_OR_PUNCTUATION.search(text) is None:
+        return text.split()  # the same tokens (\s is str.isspace) at a quarter of the cost
     return _WORD.findall(text)
 
 

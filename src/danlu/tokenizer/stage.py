@@ -5,17 +5,25 @@ Output folder (written whole or not at all):
     shards/train-00000.bin  token shards, format in danlu.tokenizer.shards; a new shard starts
     shards/val-00000.bin    after `shard_tokens` tokens
     stats.json              vocabulary, documents/tokens/bytes per split and per source, timings
+    mixture.json            the train mixture per source: tokens available, target, realized
 
 Documents go to validation by a salted hash of their id (seed, id), so the split does not
 depend on file order and a document stays on its side when others are added. Token counts
 named `tokens` include the BOS before each document (they match the shards); `text_tokens`,
 `bytes_per_token` and `val_tokens` count only the text's tokens, as bits per byte needs.
+
+The train shards follow `tokenizer.mixture` (danlu.tokenizer.mixture): the train split is
+encoded once in id order, then, unless the mixture is as curated, rewritten with documents
+repeated or left out and shuffled; stats.json's `train` counts what the shards hold. The BPE
+is trained on the train split as curated, since the mixture is planned in its tokens.
+Validation is never mixed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,8 +37,15 @@ from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config import TokenizerConfig
 from danlu.errors import DataError
 from danlu.tokenizer.chat import BOS
+from danlu.tokenizer.mixture import (
+    DocumentTokens,
+    MixturePlan,
+    check_weights,
+    is_as_curated,
+    plan_mixture,
+)
 from danlu.tokenizer.shards import VERSION as SHARD_FORMAT_VERSION
-from danlu.tokenizer.shards import write_shards
+from danlu.tokenizer.shards import open_shard, write_shards
 from danlu.tokenizer.train import replace_lone_surrogates, save_tokenizer, train_bpe
 from danlu.tracking.tracker import Tracker
 
@@ -57,7 +72,9 @@ class TokenizerResult:
     train_shards: list[Path]
     val_shards: list[Path]
     stats_path: Path
+    mixture_path: Path
     stats: dict = field(repr=False)
+    mixture: dict = field(repr=False)
 
     def metrics(self) -> dict[str, float]:
         """The headline numbers, flat, for the tracker."""
@@ -72,6 +89,9 @@ class TokenizerResult:
                 flat[f"{split}_{key}"] = s[split][key]
         for source, row in s["val"]["sources"].items():
             flat[f"val_bytes_per_token_{source}"] = row["bytes_per_token"]
+        for source, row in self.mixture["sources"].items():
+            flat[f"mixture_share_{source}"] = row["realized_share"]
+            flat[f"mixture_epochs_{source}"] = row["epochs"]
         return {k: float(v) for k, v in flat.items()}
 
 
@@ -130,31 +150,59 @@ def _encoded(tokenizer: Tokenizer, docs: Sequence[Document]) -> Iterator[list[in
             yield encoding.ids
 
 
-def _encode_split(
-    tokenizer: Tokenizer, docs: Sequence[Document], folder: Path, split: str, shard_tokens: int
-) -> tuple[list[Path], dict]:
-    """Write a split's shards; return them and its statistics."""
-    per_source: dict[str, dict[str, int]] = defaultdict(
-        lambda: {"documents": 0, "text_tokens": 0, "bytes": 0}
-    )
+def _encode(
+    tokenizer: Tokenizer, docs: Sequence[Document], folder: Path, prefix: str, shard_tokens: int
+) -> tuple[list[Path], list[int]]:
+    """Write the documents' shards in order; return them and each document's text tokens."""
+    counts: list[int] = []
 
     def counted() -> Iterator[list[int]]:
-        for doc, ids in zip(docs, _encoded(tokenizer, docs)):
-            row = per_source[doc.source]
-            row["documents"] += 1
-            row["text_tokens"] += len(ids)
-            row["bytes"] += len(doc.text.encode("utf-8"))
+        for ids in _encoded(tokenizer, docs):
+            counts.append(len(ids))
             yield ids
 
     paths = write_shards(
-        folder, split, counted(), tokenizer.get_vocab_size(),
+        folder, prefix, counted(), tokenizer.get_vocab_size(),
         bos_id=tokenizer.token_to_id(BOS), max_tokens=shard_tokens,
     )
+    return paths, counts
+
+
+def _write_mixed(
+    tokenizer: Tokenizer, unmixed: list[Path], docs: Sequence[Document], plan: MixturePlan,
+    folder: Path, shard_tokens: int,
+) -> list[Path]:
+    """Rewrite the train shards (`docs` in order) as the plan's stream."""
+    shards = [open_shard(p) for p in unmixed]
+    places = [(shard, i) for shard in shards for i in range(shard.num_docs)]
+    where = {doc.id: place for doc, place in zip(docs, places, strict=True)}
+    stream = (shard.document(i)[1:] for shard, i in (where[doc_id] for doc_id in plan.order))
+    return write_shards(
+        folder, "train", stream, tokenizer.get_vocab_size(),
+        bos_id=tokenizer.token_to_id(BOS), max_tokens=shard_tokens,
+    )
+
+
+def _split_stats(
+    docs: Sequence[Document], counts: Sequence[int], paths: list[Path],
+    copies: dict[str, int] | None = None,
+) -> dict:
+    """A split's statistics; `copies` counts each document as often as the shards hold it."""
+    per_source: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"documents": 0, "text_tokens": 0, "bytes": 0}
+    )
+    for doc, count in zip(docs, counts, strict=True):
+        times = 1 if copies is None else copies[doc.id]
+        if times:
+            row = per_source[doc.source]
+            row["documents"] += times
+            row["text_tokens"] += times * count
+            row["bytes"] += times * len(doc.text.encode("utf-8"))
     stats = _summary(per_source.values())
     stats["tokens"] = stats["text_tokens"] + stats["documents"]  # one BOS each
     stats["shards"] = [p.name for p in paths]
     stats["sources"] = {name: _summary([row]) for name, row in sorted(per_source.items())}
-    return paths, stats
+    return stats
 
 
 def _summary(rows: Iterable[dict[str, int]]) -> dict:
@@ -185,6 +233,7 @@ def build_tokenizer(
     docs = read_documents(documents_dir)
     train_docs, val_docs = split_documents(docs, cfg.val_fraction, seed)
     log.info("tokenizer: %d documents, %d train, %d val", len(docs), len(train_docs), len(val_docs))
+    check_weights(cfg.mixture.weights, (d.source for d in train_docs))  # before the long part
 
     started = time.perf_counter()
     tokenizer = train_bpe(
@@ -198,8 +247,20 @@ def build_tokenizer(
         save_tokenizer(tokenizer, tmp / "tokenizer", model_max_length=model_max_length)
         started = time.perf_counter()
         shards = tmp / "shards"
-        train_paths, train_stats = _encode_split(tokenizer, train_docs, shards, "train", shard_tokens)
-        val_paths, val_stats = _encode_split(tokenizer, val_docs, shards, "val", shard_tokens)
+        mix = cfg.mixture
+        # Mixed shards are written from an unmixed copy, so each document is encoded once.
+        unmixed = shards if is_as_curated(mix.weights, mix.total_tokens) else tmp / "unmixed"
+        train_paths, counts = _encode(tokenizer, train_docs, unmixed, "train", shard_tokens)
+        plan = plan_mixture(
+            (DocumentTokens(d.id, d.source, n + 1) for d, n in zip(train_docs, counts)),
+            mix.weights, mix.total_tokens, seed,
+        )
+        if not plan.as_curated:
+            train_paths = _write_mixed(tokenizer, train_paths, train_docs, plan, shards, shard_tokens)
+            shutil.rmtree(unmixed)
+        train_stats = _split_stats(train_docs, counts, train_paths, plan.copies)
+        val_paths, val_counts = _encode(tokenizer, val_docs, shards, "val", shard_tokens)
+        val_stats = _split_stats(val_docs, val_counts, val_paths)
         encode_seconds = time.perf_counter() - started
         stats = {
             "vocab_size": vocab_size,
@@ -218,6 +279,8 @@ def build_tokenizer(
             "encode_seconds": round(encode_seconds, 3),
         }
         atomic_write_json(tmp / "stats.json", stats)
+        mixture = plan.report()
+        atomic_write_json(tmp / "mixture.json", mixture)
 
     result = TokenizerResult(
         out_dir=out_dir,
@@ -225,16 +288,23 @@ def build_tokenizer(
         train_shards=[out_dir / "shards" / p.name for p in train_paths],
         val_shards=[out_dir / "shards" / p.name for p in val_paths],
         stats_path=out_dir / "stats.json",
+        mixture_path=out_dir / "mixture.json",
         stats=stats,
+        mixture=mixture,
     )
     log.info(
         "tokenizer: %d train, %d val tokens; %.2f train, %.2f val bytes per token",
         train_stats["tokens"], val_stats["tokens"],
         train_stats["bytes_per_token"], val_stats["bytes_per_token"],
     )
+    log.info("tokenizer: train mixture%s\n%s", " (as curated)" if plan.as_curated else "",
+             plan.markdown())
     if tracker is not None:
-        tracker.log_params({f"tokenizer.{k}": v for k, v in cfg.model_dump().items()})
+        params = cfg.model_dump(exclude={"mixture"})
+        params.update({f"mixture.{k}": v for k, v in cfg.mixture.model_dump().items()})
+        tracker.log_params({f"tokenizer.{k}": v for k, v in params.items()})
         tracker.log_metrics({f"tokenizer/{k}": v for k, v in result.metrics().items()})
         tracker.log_dict(stats, "tokenizer/stats.json")
+        tracker.log_dict(mixture, "tokenizer/mixture.json")
         tracker.log_artifact(result.tokenizer_dir, "tokenizer")
     return result

@@ -1,0 +1,122 @@
+"""Where shards run: in this process, in a pool of local processes (the default: all cores,
+because extraction and the filters are pure Python bound by the GIL), on a Dask cluster, or
+through a Prefect task runner (flows/stages.py). All give the same output: every shard writes
+its own folder and the global steps read them in shard order.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Protocol
+
+from danlu.config import ExecutionConfig
+from danlu.errors import ConfigError
+
+log = logging.getLogger("danlu.curate")
+
+
+class ShardRunner(Protocol):
+    """Runs fn over the jobs and yields the results as they finish (any order)."""
+
+    name: str
+
+    def map(self, fn: Callable, jobs: list) -> Iterator: ...
+
+
+class InProcess:
+    name = "in-process"
+
+    def map(self, fn: Callable, jobs: list) -> Iterator:
+        return (fn(job) for job in jobs)
+
+
+class LocalProcesses:
+    """A process pool. Started with `spawn`: forking a process that holds MLflow's or Prefect's
+    threads can deadlock, and spawn behaves the same on Linux and macOS."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.name = f"{workers} local processes"
+
+    def map(self, fn: Callable, jobs: list) -> Iterator:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            futures = [pool.submit(fn, job) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+class DaskCluster:
+    """The shards as tasks of a running Dask cluster (`dask scheduler` + `dask worker`s, or a
+    cloud deployment). Every worker must see the input paths and the output folder."""
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError(
+                f"curate.execution.dask_address={address!r} needs dask.distributed: "
+                "pip install 'danlu[dask]'"
+            ) from None
+        self.address = address
+        self.name = f"Dask cluster at {address}"
+        self._client_type = Client
+
+    def map(self, fn: Callable, jobs: list) -> Iterator:
+        from distributed import as_completed as dask_completed
+
+        with self._client_type(self.address) as client:
+            futures = client.map(fn, jobs, pure=False)
+            for future in dask_completed(futures):
+                yield future.result()
+
+
+_CHOSEN: ContextVar[Callable[[int], ShardRunner | None] | None] = ContextVar(
+    "shard_runner", default=None)
+
+
+@contextmanager
+def shard_runner(make: Callable[[int], ShardRunner | None]) -> Iterator[None]:
+    """Within the block, shards run on `make(workers)` (when it gives one) unless params name a
+    Dask cluster: how the Prefect flow hands its task runner to the stage."""
+    token = _CHOSEN.set(make)
+    try:
+        yield
+    finally:
+        _CHOSEN.reset(token)
+
+
+def choose_runner(cfg: ExecutionConfig, n_jobs: int) -> ShardRunner:
+    """Dask when an address is given; else the runner of the enclosing `shard_runner` block;
+    else local processes, or this process when there is one job or one worker (a pool would
+    only add its start-up)."""
+    if cfg.dask_address:
+        return DaskCluster(cfg.dask_address)
+    workers = min(cfg.workers or os.cpu_count() or 1, n_jobs)
+    make = _CHOSEN.get()
+    if make is not None and workers > 1 and (runner := make(workers)) is not None:
+        return runner
+    if workers <= 1:
+        return InProcess()
+    return LocalProcesses(workers)
+
+
+def run_all(runner: ShardRunner, fn: Callable, jobs: Iterable, what: str) -> list:
+    jobs = list(jobs)
+    results = []
+    for i, result in enumerate(runner.map(fn, jobs), 1):
+        results.append(result)
+        if i == len(jobs) or i % max(1, len(jobs) // 10) == 0:
+            log.info("curate: %d/%d %s done (%s)", i, len(jobs), what, runner.name)
+    return results

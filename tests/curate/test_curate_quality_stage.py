@@ -79,3 +79,15 @@ def test_without_training_sources_or_model_the_step_is_skipped(
     assert "not applied" in caplog.text and "reference" in caplog.text
     assert pq.read_table(result.documents).column("quality_score").null_count == result.stats["kept"]
     assert json.loads(result.validation_path.read_text())["success"]
+
+
+def test_training_sample_is_capped_by_id_hash_not_by_position() -> None:
+    from danlu.curate.corpus import _training_sample
+
+    ids = np.array([f"crawl/{i:04d}" for i in range(400)], dtype=object)
+    mask = np.arange(400) % 3 != 0
+    chosen = _training_sample(ids, mask, 50)
+    assert len(chosen) == 50 and mask[chosen].all() and list(chosen) == sorted(chosen)
+    assert chosen.max() - chosen.min() > 300  # spread over the corpus, not its first 50
+    flipped = _training_sample(ids[::-1].copy(), mask[::-1].copy(), 50)
+    assert set(ids[::-1][flipped]) == set(ids[chosen])  # the same documents in any order

@@ -207,3 +207,27 @@ def test_stats_markdown_has_a_row_per_step_with_bytes(curate_cfg: CurateConfig, 
     dropped = pq.read_table(result.dropped).to_pylist()
     assert exact["bytes_removed"] == sum(r["n_bytes"] for r in dropped if r["reason"] == "exact_duplicate") > 0
     assert json.loads(result.stats_path.read_text())["invariant"]["holds"]
+
+
+def test_shards_on_a_dask_cluster_give_the_same_output(curate_cfg: CurateConfig, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed", reason="danlu[dask] is not installed")
+
+    inputs = build_corpus(tmp_path / "inputs")
+    local = curate(settings(curate_cfg, workers=1, shard_bytes=20_000), inputs, tmp_path / "local")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        cfg = settings(curate_cfg, shard_bytes=20_000, dask_address=cluster.scheduler_address)
+        on_dask = curate(cfg, inputs, tmp_path / "dask")
+    assert snapshot(on_dask.out_dir) == snapshot(local.out_dir) and local.stats["shards"] > 1
+
+
+def test_dask_address_without_distributed_names_the_extra(
+    curate_cfg: CurateConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from danlu.curate.execute import choose_runner
+    from danlu.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    cfg = settings(curate_cfg, dask_address="tcp://127.0.0.1:8786").execution
+    with pytest.raises(ConfigError, match=r"danlu\[dask\]"):
+        choose_runner(cfg, 4)

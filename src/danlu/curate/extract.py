@@ -11,6 +11,7 @@ from resiliparse.parse.html import HTMLParserException, HTMLTree
 
 from danlu.config import ExtractConfig
 from danlu.curate.document import Document, Quarantined, RawDocument, preview
+from danlu.errors import ConfigError
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Where a <meta charset> may sit: browsers prescan 1024 bytes; pages with long heads go further.
@@ -57,7 +58,11 @@ def html_to_text(html: str, cfg: ExtractConfig) -> str:
     """resiliparse (the default: about 10x faster) or trafilatura (more precise: F1 0.92 against
     0.85 on trafilatura's own benchmark, see the README); main_content keeps only the article."""
     if cfg.engine == "trafilatura":
-        import trafilatura
+        try:
+            import trafilatura
+        except ImportError:
+            raise ConfigError("curate.extract.engine=trafilatura needs trafilatura: "
+                              "pip install 'danlu[trafilatura]'") from None
 
         if not cfg.main_content:
             return trafilatura.html2txt(html) or ""

@@ -7,7 +7,6 @@ which rows are null, taken from the parquet statistics where they prove there ar
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from danlu.errors import DataError
+from danlu.jsonl import jsonl_records
 
 DOCUMENTS_DIR = "documents"
 DROPPED_DIR = "dropped"
@@ -50,19 +50,7 @@ def read_quarantine(path: Path, columns: list[str]) -> OutputFrames:
     """One row per JSON line; an empty log is an empty frame with `columns`."""
     if not path.is_file():
         raise DataError(f"{path}: the quarantine log is missing (curate always writes one)")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not a JSON line: {exc}") from None
-            if not isinstance(row, dict):
-                kind = type(row).__name__
-                raise DataError(f"{path}:{number}: expected a JSON object, got {kind}")
-            rows.append(row)
+    rows = [row for _, row in jsonl_records(path)]
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
     return OutputFrames(schema=frame.head(0), values=frame)
 

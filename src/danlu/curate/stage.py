@@ -21,9 +21,11 @@ beside it, so the reason can be read.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +167,7 @@ def curate(
             raise DataError(f"curate input source {source!r} lists no files or folders")
         files[source] = list_input_files(paths)
     sources = list(files)
+    _import_in_background("great_expectations")  # 5 s of import, while the shards run
     steps = [f.name for f in shard_filters(cfg)] + corpus_steps(cfg, sources)
     shards = plan_shards(files, cfg.execution.shard_bytes)
     work = _work_dir(out_dir, cfg, steps)
@@ -211,6 +214,18 @@ def curate(
     )
     _track(tracker, cfg, inputs, stats, out_dir, status="accepted")
     return result
+
+
+def _import_in_background(module: str) -> None:
+    """Start importing a slow module that a later step needs; the import lock makes the later
+    `import` wait for this one, and a failure there is reported there."""
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - the real import, later, raises it in context
+            pass
+
+    threading.Thread(target=load, name=f"import-{module}", daemon=True).start()
 
 
 def _work_dir(out_dir: Path, cfg: CurateConfig, steps: list[str]) -> Path:

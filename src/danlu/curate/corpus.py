@@ -208,6 +208,9 @@ def apply_near_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats) -> d
     details = [f"of {ids[alive[rep[j]]]} (J~{s:.2f})" for j, s in zip(duplicate, similarity)]
     corpus.drop(alive[duplicate], NEAR_STEP, details, stats)
     clusters = np.unique(rep[duplicate]).size
+    log.info("curate near dedup: %d bands x %d rows = %d permutations on word %d-grams, "
+             "similarity threshold ~%.2f; %d duplicates in %d clusters", nd.bands, nd.rows,
+             nd.num_perm, nd.ngram, nd.threshold, duplicate.size, clusters)
     return {"clusters": int(clusters), "duplicates": int(duplicate.size),
             "threshold": round(cfg.near_dedup.threshold, 4)}
 

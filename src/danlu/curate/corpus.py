@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import pyarrow.parquet as pq
 from danlu.config import CurateConfig
 from danlu.curate.output import DOCUMENTS_SCHEMA, DROPPED_SCHEMA, SIGNATURE_COLUMN, band_column
 from danlu.curate.stats import CurateStats
-from danlu.curate.worker import DROPPED_FILE, PASSED_FILE, QUARANTINE_FILE
+from danlu.curate.execute import ShardRunner, run_all
+from danlu.curate.worker import DROPPED_FILE, PASSED_FILE, QUARANTINE_FILE, ScoreJob, score_shard
 from danlu.errors import DataError
 
 log = logging.getLogger("danlu.curate")
@@ -107,8 +109,12 @@ class Corpus:
             stats.drop(reason, sources[i], int(sizes[i]), languages[i])
 
 
-def apply_quality(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, model_dir: Path) -> dict:
-    """Score every passed document; drop by the keep rule in the sources of `apply_to`."""
+def apply_quality(
+    corpus: Corpus, cfg: CurateConfig, stats: CurateStats, model_dir: Path,
+    runner_for: Callable[[int], ShardRunner],
+) -> dict:
+    """Score every passed document (shards in parallel, like the shard step); drop by the keep
+    rule in the sources of `apply_to`."""
     from danlu.curate.quality import keep_mask, train_or_load
 
     qcfg = cfg.quality
@@ -118,7 +124,7 @@ def apply_quality(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, model_d
     positives = _training_sample(ids, np.isin(sources, qcfg.positive_sources), qcfg.max_train_docs)
     negatives = _training_sample(ids, np.isin(sources, qcfg.negative_sources), qcfg.max_train_docs)
     try:
-        model, report = train_or_load(
+        _, report = train_or_load(
             qcfg,
             corpus.texts(positives) if qcfg.model is None else [],
             corpus.texts(negatives) if qcfg.model is None else [],
@@ -128,10 +134,11 @@ def apply_quality(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, model_d
     except DataError as exc:
         raise DataError(f"{exc}; give a trained classifier (curate.quality.model) or turn it "
                         "off (curate.quality.enabled=false)") from None
-    for k in range(len(corpus.shard_dirs)):
-        lo, hi = corpus.offsets[k], corpus.offsets[k + 1]
-        if hi > lo:
-            corpus.quality_score[lo:hi] = model.score(corpus.texts(np.arange(lo, hi)))
+    # saved to model_dir (trained or loaded), where the scoring workers load it from
+    jobs = [ScoreJob(k, d, model_dir) for k, d in enumerate(corpus.shard_dirs)
+            if corpus.offsets[k + 1] > corpus.offsets[k]]
+    for k, scores in run_all(runner_for(len(jobs)), score_shard, jobs, "shards scored"):
+        corpus.quality_score[corpus.offsets[k] : corpus.offsets[k + 1]] = scores
     judged = alive[np.isin(sources[alive], qcfg.apply_to)]
     keep = keep_mask(corpus.quality_score[judged], ids[judged].tolist(), qcfg, QUALITY_SEED)
     dropped = judged[~keep]

@@ -37,24 +37,32 @@ class InProcess:
 
 
 class LocalProcesses:
-    """A process pool. Started with `spawn`: forking a process that holds MLflow's or Prefect's
-    threads can deadlock, and spawn behaves the same on Linux and macOS."""
+    """A process pool, kept open across maps until `close` (its workers keep their loaded
+    models). Started with `spawn`: forking a process that holds MLflow's or Prefect's threads
+    can deadlock, and spawn behaves the same on Linux and macOS."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self.name = f"{workers} local processes"
+        self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable, jobs: list) -> Iterator:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            futures = [pool.submit(fn, job) for job in jobs]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        futures = [self._pool.submit(fn, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class DaskCluster:
@@ -110,6 +118,31 @@ def choose_runner(cfg: ExecutionConfig, n_jobs: int) -> ShardRunner:
     if workers <= 1:
         return InProcess()
     return LocalProcesses(workers)
+
+
+class Runners:
+    """The runner for a step of n jobs: the one given, else `choose_runner`'s, with local
+    process pools reused from step to step and closed on leaving the `with` block."""
+
+    def __init__(self, cfg: ExecutionConfig, given: ShardRunner | None = None):
+        self.cfg = cfg
+        self.given = given
+        self._pools: dict[int, LocalProcesses] = {}
+
+    def __call__(self, n_jobs: int) -> ShardRunner:
+        if self.given is not None:
+            return self.given
+        chosen = choose_runner(self.cfg, n_jobs)
+        if isinstance(chosen, LocalProcesses):
+            return self._pools.setdefault(chosen.workers, chosen)
+        return chosen
+
+    def __enter__(self) -> Runners:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for pool in self._pools.values():
+            pool.close()
 
 
 def run_all(runner: ShardRunner, fn: Callable, jobs: Iterable, what: str) -> list:

@@ -43,7 +43,7 @@ from danlu.curate.corpus import (
     shard_stats,
     write_outputs,
 )
-from danlu.curate.execute import ShardRunner, choose_runner, run_all
+from danlu.curate.execute import Runners, ShardRunner, run_all
 from danlu.curate.filters import (
     DocumentFilter,
     EmptyText,
@@ -176,14 +176,35 @@ def curate(
     if len(todo) < len(jobs):
         log.info("curate: resuming; %d of %d shards already done in %s",
                  len(jobs) - len(todo), len(jobs), work)
-    runner = runner or choose_runner(cfg.execution, len(todo))
-    log.info("curate: %d shards from %d files, %d to run on %s", len(jobs),
-             sum(len(f) for f in files.values()), len(todo), runner.name)
-    run_all(runner, run_shard, todo, "shards")
+    with Runners(cfg.execution, runner) as runner_for:
+        log.info("curate: %d shards from %d files, %d to run on %s", len(jobs),
+                 sum(len(f) for f in files.values()), len(todo), runner_for(len(todo)).name)
+        run_all(runner_for(len(todo)), run_shard, todo, "shards")
+        dirs = [shard_dir(work / "shards", shard) for shard in shards]
+        stats = _accept(cfg, dirs, steps, sources, out_dir, runner_for, tracker, inputs, work)
+    shutil.rmtree(work, ignore_errors=True)
+    result = CurateResult(
+        out_dir=out_dir,
+        documents=out_dir / DOCUMENTS_DIR,
+        dropped=out_dir / DROPPED_DIR,
+        quarantine=out_dir / QUARANTINE_FILE,
+        stats_path=out_dir / STATS_FILE,
+        validation_path=out_dir / VALIDATION_FILE,
+        stats=stats,
+    )
+    _track(tracker, cfg, inputs, stats, out_dir, status="accepted")
+    return result
+
+
+def _accept(
+    cfg: CurateConfig, dirs: list[Path], steps: list[str], sources: list[str], out_dir: Path,
+    runner_for: Runners, tracker: Tracker | None, inputs: dict[str, list[Path]], work: Path,
+) -> dict:
+    """The corpus steps and the gate, in a temporary folder that becomes out_dir only when the
+    gate passes; a rejection keeps its reports beside it and raises."""
     rejected = out_dir.with_name(out_dir.name + REJECTED_SUFFIX)
-    dirs = [shard_dir(work / "shards", shard) for shard in shards]
     with atomic_dir(out_dir) as tmp:
-        stats = _corpus_steps(cfg, dirs, steps, sources, tmp)
+        stats = _corpus_steps(cfg, dirs, steps, sources, tmp, runner_for)
         atomic_write_json(tmp / STATS_FILE, stats)
         atomic_write_text(tmp / STATS_MARKDOWN, stats_markdown(stats))
         _log_stats(stats)
@@ -202,18 +223,7 @@ def curate(
                 f"{summary}\n{where}", report_path=str(rejected / VALIDATION_FILE)
             ) from None
     shutil.rmtree(rejected, ignore_errors=True)  # an old rejection no longer describes out_dir
-    shutil.rmtree(work, ignore_errors=True)
-    result = CurateResult(
-        out_dir=out_dir,
-        documents=out_dir / DOCUMENTS_DIR,
-        dropped=out_dir / DROPPED_DIR,
-        quarantine=out_dir / QUARANTINE_FILE,
-        stats_path=out_dir / STATS_FILE,
-        validation_path=out_dir / VALIDATION_FILE,
-        stats=stats,
-    )
-    _track(tracker, cfg, inputs, stats, out_dir, status="accepted")
-    return result
+    return stats
 
 
 def _import_in_background(module: str) -> None:
@@ -250,13 +260,14 @@ def _work_dir(out_dir: Path, cfg: CurateConfig, steps: list[str]) -> Path:
 
 
 def _corpus_steps(
-    cfg: CurateConfig, dirs: list[Path], steps: list[str], sources: list[str], tmp: Path
+    cfg: CurateConfig, dirs: list[Path], steps: list[str], sources: list[str], tmp: Path,
+    runner_for: Runners,
 ) -> dict:
     stats = shard_stats(dirs, steps, sources)
     corpus = Corpus.load(dirs)
     extra = {}
     if QUALITY_STEP in steps:
-        extra["quality"] = apply_quality(corpus, cfg, stats, tmp / QUALITY_DIR)
+        extra["quality"] = apply_quality(corpus, cfg, stats, tmp / QUALITY_DIR, runner_for)
     if EXACT_STEP in steps:
         apply_exact_dedup(corpus, stats)
     if NEAR_STEP in steps:

@@ -191,3 +191,32 @@ def _new_hasher(cfg: CurateConfig):
     from danlu.curate.minhash import MinHasher
 
     return MinHasher(cfg.near_dedup.num_perm, cfg.near_dedup.ngram, MINHASH_SEED)
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Score one shard's passed documents with the saved quality classifier."""
+
+    index: int
+    shard_dir: Path
+    model_dir: Path
+
+
+def score_shard(job: ScoreJob) -> tuple[int, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(job.shard_dir / PASSED_FILE, columns=["text"]).column("text")
+    return job.index, _quality_model(job.model_dir).score(texts.to_pylist())
+
+
+_MODELS: dict[Path, object] = {}
+
+
+def _quality_model(folder: Path):
+    """Loaded once per worker process and run (the folder is new in every run)."""
+    if folder not in _MODELS:
+        from danlu.curate.quality import QualityModel
+
+        _MODELS.clear()
+        _MODELS[folder] = QualityModel.load(folder)
+    return _MODELS[folder]

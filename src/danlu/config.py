@@ -189,6 +189,8 @@ class TrainConfig(Section):
     eval_every: int = Field(ge=1)
     eval_batches: int = Field(ge=1)
     threads: int = Field(ge=0, description="CPU threads; 0 = all cores")
+    packing: Literal["random", "bos"] = Field(
+        description="random windows, or rows that start at a document's BOS")
 
 
 class SftConfig(Section):

@@ -112,7 +112,7 @@ def test_too_little_data_names_the_shards(shards):
 
 
 def test_bad_arguments(shards):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="bos"):
         TokenLoader(shards, 4, 16, seed=0, mode="shuffled")
     with pytest.raises(ValueError):
         TokenLoader(shards, 4, 16, seed=0, rank=2, world_size=2)
@@ -128,3 +128,103 @@ def test_windows_stay_inside_one_shard(shards):
         # tokens only increase within a window, except at a BOS (0) that opens a document
         steps = np.diff(rows, axis=1)
         assert np.all((steps == 1) | (bos_free == 0) | (np.roll(bos_free, 1, axis=1) == 0))
+
+
+@pytest.fixture
+def doc_shards(tmp_path):
+    """Three shards of 150 short documents (3-40 tokens, BOS 0), every text token distinct."""
+    rng = np.random.default_rng(0)
+    paths, next_id = [], 1
+    for s in range(3):
+        docs = []
+        for _ in range(50):
+            n = int(rng.integers(3, 41))
+            docs.append(range(next_id, next_id + n))
+            next_id += n
+        paths.append(write_shard(tmp_path / f"train-{s:05d}.bin", docs, VOCAB, bos_id=0))
+    return paths
+
+
+def _documents(paths) -> dict[int, list[int]]:
+    """Each document's text tokens, keyed by its first one."""
+    from danlu.tokenizer.shards import iter_documents
+
+    return {int(d[1]): d[1:].tolist() for d in iter_documents(paths) if len(d) > 1}
+
+
+def test_bos_rows_start_with_bos_and_hold_document_prefixes(doc_shards):
+    docs = _documents(doc_shards)
+    loader = TokenLoader(doc_shards, 4, 24, seed=0, mode="bos")
+    assert loader.num_batches > 0
+    for x, y in take(loader, loader.num_batches):
+        rows = torch.cat([x, y[:, -1:]], dim=1).numpy()
+        assert np.all(rows[:, 0] == 0)
+        for row in rows:
+            # Split at BOS: every piece is a whole document, the last one maybe cut short.
+            pieces = np.split(row, np.flatnonzero(row == 0))[1:]
+            for i, piece in enumerate(pieces):
+                text = piece[1:].tolist()
+                whole = docs[text[0]] if text else None
+                if i < len(pieces) - 1:
+                    assert text == whole
+                elif text:
+                    assert text == whole[: len(text)]
+
+
+def test_bos_epoch_uses_each_document_at_most_once(doc_shards):
+    loader = TokenLoader(doc_shards, 4, 24, seed=1, mode="bos")
+    tokens = _text_tokens(take(loader, loader.num_batches))
+    assert len(np.unique(tokens)) == len(tokens)
+    assert loader.epoch_tokens == loader.num_batches * 4 * 25
+    assert loader.epoch_tokens <= loader.num_tokens
+
+
+@pytest.mark.parametrize("mode", ["random", "bos"])
+def test_modes_are_deterministic_and_differ_by_seed(doc_shards, mode):
+    first = take(TokenLoader(doc_shards, 4, 24, seed=3, mode=mode), 8)
+    assert same(first, take(TokenLoader(doc_shards, 4, 24, seed=3, mode=mode), 8))
+    assert not same(first, take(TokenLoader(doc_shards, 4, 24, seed=4, mode=mode), 8))
+
+
+@pytest.mark.parametrize("mode", ["random", "bos"])
+def test_ranks_split_exactly_what_one_rank_would_see(doc_shards, mode):
+    world, batch = 3, 2
+    whole = TokenLoader(doc_shards, batch * world, 24, seed=5, mode=mode)
+    ranks = [TokenLoader(doc_shards, batch, 24, seed=5, mode=mode, rank=r, world_size=world)
+             for r in range(world)]
+    assert {r.num_batches for r in ranks} == {whole.num_batches}
+    steps = whole.num_batches + 2  # into the second epoch
+    for _ in range(steps):
+        x, y = next(whole)
+        parts = [next(r) for r in ranks]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+        rows = [set(map(tuple, p[0].tolist())) for p in parts]
+        assert all(not (rows[a] & rows[b]) for a in range(world) for b in range(a + 1, world))
+
+
+@pytest.mark.parametrize("mode", ["random", "bos", "sequential"])
+def test_exact_resume_mid_epoch_in_every_mode(doc_shards, mode):
+    def make():
+        return TokenLoader(doc_shards, 2, 24, seed=7, mode=mode, rank=1, world_size=2)
+
+    loader = make()
+    half = loader.num_batches // 2
+    take(loader, half)
+    state = loader.state_dict()
+    rest = list(loader) if mode == "sequential" else take(loader, loader.num_batches + 3)
+    fresh = make()
+    fresh.load_state_dict(state)
+    resumed = list(fresh) if mode == "sequential" else take(fresh, len(rest))
+    assert len(rest) > 0 and same(rest, resumed)
+
+
+def test_state_from_another_mode_is_refused(doc_shards):
+    state = TokenLoader(doc_shards, 2, 24, seed=1, mode="random").state_dict()
+    with pytest.raises(DataError, match="mode"):
+        TokenLoader(doc_shards, 2, 24, seed=1, mode="bos").load_state_dict(state)
+
+
+def test_bos_too_little_data_names_the_shards(doc_shards):
+    with pytest.raises(DataError, match="train-00000.bin.*bos"):
+        TokenLoader(doc_shards, 500, 24, seed=0, mode="bos")

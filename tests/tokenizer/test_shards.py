@@ -7,6 +7,7 @@ from danlu.errors import DataError
 from danlu.tokenizer.shards import (
     HEADER_SIZE,
     MAGIC,
+    check_shards,
     iter_documents,
     open_shard,
     unigram_counts,
@@ -133,3 +134,42 @@ def test_unigram_counts(tmp_path):
     assert counts.shape == (512,) and counts.dtype == np.int64
     assert counts[[0, 1, 2, 511]].tolist() == [3, 1, 3, 1]
     assert counts.sum() == 8  # 4 + 4 tokens, BOS included
+
+
+def test_check_shards_summary_and_counts(tmp_path):
+    paths = write_shards(tmp_path, "train", [[7] * 9 for _ in range(7)], 512, bos_id=0, max_tokens=25)
+    summary = check_shards(paths, 512, bos_id=0, documents=7, tokens=70)
+    assert (summary.shards, summary.documents, summary.tokens) == (3, 7, 70)
+    with pytest.raises(DataError, match=r"train-00000.bin .. train-00002.bin.*70 tokens, 71"):
+        check_shards(paths, 512, tokens=71)
+    with pytest.raises(DataError, match=r"7 documents, 8"):
+        check_shards(paths, 512, documents=8)
+
+
+def test_check_shards_refuses_empty_shard(tmp_path):
+    good = write_shard(tmp_path / "a.bin", [[1, 2]], vocab_size=512, bos_id=0)
+    empty = write_shard(tmp_path / "empty.bin", [], vocab_size=512, bos_id=0)
+    with pytest.raises(DataError, match=r"empty\.bin.*empty"):
+        check_shards([good, empty], 512)
+    with pytest.raises(DataError, match="no token shards"):
+        check_shards([], 512)
+
+
+def test_check_shards_refuses_other_vocab_or_bos(shard_path):
+    with pytest.raises(DataError, match=r"s\.bin.*vocab_size 512.*1024"):
+        check_shards([shard_path], 1024)
+    with pytest.raises(DataError, match=r"s\.bin.*BOS id 0.*3"):
+        check_shards([shard_path], 512, bos_id=3)
+
+
+def test_check_shards_scans_every_id(shard_path):
+    _corrupt(shard_path, HEADER_SIZE + 2, struct.pack("<H", 512))
+    with pytest.raises(DataError, match=r"s\.bin.*token id 512 is not below vocab_size 512"):
+        check_shards([shard_path], 512)
+
+
+def test_uint16_dtype_for_a_uint32_vocab_is_refused(tmp_path):
+    path = write_shard(tmp_path / "big.bin", [[70_000]], vocab_size=70_001, bos_id=0)
+    _corrupt(path, 12, struct.pack("<I", 2))
+    with pytest.raises(DataError, match=r"big\.bin.*dtype code 2 \(uint16\).*uint32"):
+        open_shard(path)

@@ -100,3 +100,33 @@ def test_assistant_labels_end_with_end_token(hf_tokenizer):
     learned = [t for t in labels if t != -100]
     assert learned[-1] == hf_tokenizer.convert_tokens_to_ids(END)
     assert hf_tokenizer.decode(learned) == "\n12346." + END
+
+
+HARD_PIECES = ["\u200d", "\ufe0f", "👩\u200d👩\u200d👧", "🇯🇵", "a\u0301\u0302\u0323", "𠀀𪚥", "\u0000", "\r\n",
+               "\ufeff", "\u202e", "ﷺ", "\U0010ffff"]
+
+
+def test_round_trip_random_unicode_with_lone_surrogates(hf_tokenizer, tokenizer_dir):
+    """Astral CJK, ZWJ emoji, stacked combining marks, controls and lone surrogates: nothing
+    crashes, and once the surrogates are replaced the text comes back exactly."""
+    from tokenizers import Tokenizer
+
+    raw = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    rng = random.Random(11)
+    for _ in range(100):
+        parts = [random_unicode(rng, rng.randint(0, 10)) for _ in range(4)]
+        parts += [rng.choice(HARD_PIECES), chr(rng.randint(0xD800, 0xDFFF)),
+                  chr(rng.randint(0x20000, 0x2A6DF))]
+        rng.shuffle(parts)
+        text = replace_lone_surrogates("".join(parts))
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+        ids = hf_tokenizer.encode(text, add_special_tokens=False)
+        assert hf_tokenizer.decode(ids) == text
+        assert raw.decode(raw.encode(text, add_special_tokens=False).ids) == text
+        assert max(ids, default=0) < hf_tokenizer.vocab_size
+
+
+def test_every_single_id_decodes_without_crashing(hf_tokenizer):
+    """Pieces of multi-byte characters decode to U+FFFD rather than raising."""
+    for token_id in range(len(hf_tokenizer)):
+        assert isinstance(hf_tokenizer.decode([token_id]), str)

@@ -121,7 +121,7 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
              train_cfg.batch_size, model_cfg.context_length)
 
     batches = iter(TokenLoader(train_paths, train_cfg.batch_size, model_cfg.context_length,
-                               seed=seed, mode="random"))
+                               seed=seed, mode=train_cfg.packing))
 
     def val_batches():
         # BOS targets (a document's start) carry no text bytes: excluding them makes

@@ -252,6 +252,50 @@ def open_shard(path: Path, *, check_ids: bool = False) -> Shard:
     return Shard(path=path, vocab_size=vocab_size, bos_id=bos_id, tokens=tokens, offsets=offsets)
 
 
+@dataclass(frozen=True)
+class ShardsSummary:
+    """What a set of checked shards holds."""
+
+    shards: int
+    documents: int
+    tokens: int  # BOS included
+
+
+def check_shards(
+    paths: Sequence[Path],
+    vocab_size: int,
+    *,
+    bos_id: int | None = None,
+    documents: int | None = None,
+    tokens: int | None = None,
+) -> ShardsSummary:
+    """Open every shard with a full scan and refuse the set unless: each has a valid header and
+    index, holds at least one document, was written for `vocab_size` (and `bos_id`), has every
+    id below it; and, when given, the documents and tokens (BOS included) add up to the counts
+    another record (stats.json) claims. Each error names the file."""
+    if not paths:
+        raise DataError("no token shards to check")
+    total_docs = total_tokens = 0
+    for path in paths:
+        shard = open_shard(path, check_ids=True)
+        if shard.num_docs == 0:
+            raise DataError(f"{path}: empty token shard (no documents)")
+        if shard.vocab_size != vocab_size:
+            raise DataError(
+                f"{path}: written for vocab_size {shard.vocab_size}, the tokenizer has {vocab_size}"
+            )
+        if bos_id is not None and shard.bos_id != bos_id:
+            raise DataError(f"{path}: BOS id {shard.bos_id}, the tokenizer's is {bos_id}")
+        total_docs += shard.num_docs
+        total_tokens += shard.num_tokens
+    names = f"{paths[0]} .. {Path(paths[-1]).name}" if len(paths) > 1 else str(paths[0])
+    counts = (("documents", documents, total_docs), ("tokens", tokens, total_tokens))
+    for what, claimed, found in counts:
+        if claimed is not None and claimed != found:
+            raise DataError(f"{names}: the shards hold {found} {what}, {claimed} were expected")
+    return ShardsSummary(shards=len(paths), documents=total_docs, tokens=total_tokens)
+
+
 def _map(path: Path, dtype: np.dtype, offset: int, count: int) -> np.ndarray:
     if count == 0:  # numpy cannot map zero bytes
         return np.zeros(0, dtype=dtype)

@@ -6,6 +6,7 @@ Output folder (written whole or not at all):
     shards/val-00000.bin    after `shard_tokens` tokens
     stats.json              vocabulary, documents/tokens/bytes per split and per source, timings
     mixture.json            the train mixture per source: tokens available, target, realized
+    report.json, report.md  bytes per token per source (validation text), vocabulary statistics
 
 Documents go to validation by a salted hash of their id (seed, id), so the split does not
 depend on file order and a document stays on its side when others are added. Token counts
@@ -45,7 +46,8 @@ from danlu.tokenizer.mixture import (
     plan_mixture,
 )
 from danlu.tokenizer.shards import VERSION as SHARD_FORMAT_VERSION
-from danlu.tokenizer.shards import open_shard, write_shards
+from danlu.tokenizer.report import tokenizer_report, write_report
+from danlu.tokenizer.shards import check_shards, open_shard, write_shards
 from danlu.tokenizer.train import replace_lone_surrogates, save_tokenizer, train_bpe
 from danlu.tracking.tracker import Tracker
 
@@ -93,6 +95,25 @@ class TokenizerResult:
             flat[f"mixture_share_{source}"] = row["realized_share"]
             flat[f"mixture_epochs_{source}"] = row["epochs"]
         return {k: float(v) for k, v in flat.items()}
+
+
+def _check(tokenizer: Tokenizer, *splits: tuple[dict, list[Path]]) -> None:
+    """Every id below the vocabulary, no empty shard, counts equal to what was encoded; a
+    failure names the shard (before anything is accepted)."""
+    for split_stats, paths in splits:
+        check_shards(paths, tokenizer.get_vocab_size(), bos_id=tokenizer.token_to_id(BOS),
+                     documents=split_stats["documents"], tokens=split_stats["tokens"])
+
+
+def _report(tokenizer: Tokenizer, val_docs: list[Document], train_seconds: float, folder: Path) -> dict:
+    """report.json / report.md: bytes per token per source on the validation documents,
+    vocabulary statistics, training time."""
+    held_out: dict[str, list[str]] = defaultdict(list)
+    for doc in val_docs:
+        held_out[doc.source].append(doc.text)
+    report = tokenizer_report(tokenizer, held_out, train_seconds)
+    write_report(report, folder)
+    return report
 
 
 def read_documents(documents_dir: Path) -> list[Document]:
@@ -262,6 +283,8 @@ def build_tokenizer(
         val_paths, val_counts = _encode(tokenizer, val_docs, shards, "val", shard_tokens)
         val_stats = _split_stats(val_docs, val_counts, val_paths)
         encode_seconds = time.perf_counter() - started
+        _check(tokenizer, (train_stats, train_paths), (val_stats, val_paths))
+        report = _report(tokenizer, val_docs, train_seconds, tmp)
         stats = {
             "vocab_size": vocab_size,
             "vocab_size_requested": cfg.vocab_size,
@@ -306,5 +329,6 @@ def build_tokenizer(
         tracker.log_metrics({f"tokenizer/{k}": v for k, v in result.metrics().items()})
         tracker.log_dict(stats, "tokenizer/stats.json")
         tracker.log_dict(mixture, "tokenizer/mixture.json")
+        tracker.log_dict(report, "tokenizer/report.json")
         tracker.log_artifact(result.tokenizer_dir, "tokenizer")
     return result

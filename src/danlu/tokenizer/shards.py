@@ -94,7 +94,9 @@ class ShardWriter:
         self._tmp = Path(tmp)
         self._file = os.fdopen(fd, "wb")
         self._file.write(bytes(HEADER_SIZE))  # rewritten by close() once the counts are known
-        self._buffer: list[int] = []
+        self._buffer: list[np.ndarray] = []  # BOS and documents, joined at each flush
+        self._buffered = 0
+        self._bos = np.array([bos_id], dtype=np.int64)
         self._offsets: list[int] = [0]
         self.num_tokens = 0
 
@@ -104,18 +106,19 @@ class ShardWriter:
 
     def add(self, ids: Sequence[int] | np.ndarray) -> None:
         """Append one document (its token ids, without BOS)."""
-        self._buffer.append(self.bos_id)
-        self._buffer.extend(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+        ids = np.asarray(ids, dtype=np.int64)  # arrays stay arrays: no list round trip
+        self._buffer += [self._bos, ids]
+        self._buffered += len(ids) + 1
         self.num_tokens += len(ids) + 1
         self._offsets.append(self.num_tokens)
-        if len(self._buffer) >= _FLUSH_TOKENS:
+        if self._buffered >= _FLUSH_TOKENS:
             self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
             return
-        chunk = np.asarray(self._buffer, dtype=np.int64)
-        self._buffer = []
+        chunk = np.concatenate(self._buffer)
+        self._buffer, self._buffered = [], 0
         low, high = int(chunk.min()), int(chunk.max())
         if low < 0 or high >= self.vocab_size:
             bad = low if low < 0 else high

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
@@ -46,6 +47,7 @@ from danlu.tokenizer.mixture import (
     plan_mixture,
 )
 from danlu.tokenizer.shards import VERSION as SHARD_FORMAT_VERSION
+from danlu.tokenizer.encode import TextEncoder
 from danlu.tokenizer.report import tokenizer_report, write_report
 from danlu.tokenizer.shards import check_shards, open_shard, write_shards
 from danlu.tokenizer.train import replace_lone_surrogates, save_tokenizer, train_bpe
@@ -56,8 +58,6 @@ log = logging.getLogger("danlu.tokenizer")
 COLUMNS = ("id", "text", "source")
 # Tokens per shard file before the next one starts: ~100 MB of uint16, easy to move and map.
 SHARD_TOKENS = 50_000_000
-# Documents per encode_batch call: enough to keep the Rust threads busy, bounded in memory.
-_ENCODE_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -164,27 +164,21 @@ def split_documents(
     return train, val
 
 
-def _encoded(tokenizer: Tokenizer, docs: Sequence[Document]) -> Iterator[list[int]]:
-    for start in range(0, len(docs), _ENCODE_BATCH):
-        texts = [d.text for d in docs[start : start + _ENCODE_BATCH]]
-        for encoding in tokenizer.encode_batch(texts, add_special_tokens=False):
-            yield encoding.ids
-
-
 def _encode(
-    tokenizer: Tokenizer, docs: Sequence[Document], folder: Path, prefix: str, shard_tokens: int
+    encoder: TextEncoder, docs: Sequence[Document], folder: Path, prefix: str, shard_tokens: int
 ) -> tuple[list[Path], list[int]]:
-    """Write the documents' shards in order; return them and each document's text tokens."""
+    """Write the documents' shards in order, encoded on every core (danlu.tokenizer.encode);
+    return them and each document's text tokens."""
     counts: list[int] = []
 
-    def counted() -> Iterator[list[int]]:
-        for ids in _encoded(tokenizer, docs):
+    def counted() -> Iterator[np.ndarray]:
+        for ids in encoder.encode_texts(d.text for d in docs):
             counts.append(len(ids))
             yield ids
 
     paths = write_shards(
-        folder, prefix, counted(), tokenizer.get_vocab_size(),
-        bos_id=tokenizer.token_to_id(BOS), max_tokens=shard_tokens,
+        folder, prefix, counted(), encoder.vocab_size,
+        bos_id=encoder.tokenizer.token_to_id(BOS), max_tokens=shard_tokens,
     )
     return paths, counts
 
@@ -271,7 +265,8 @@ def build_tokenizer(
         mix = cfg.mixture
         # Mixed shards are written from an unmixed copy, so each document is encoded once.
         unmixed = shards if is_as_curated(mix.weights, mix.total_tokens) else tmp / "unmixed"
-        train_paths, counts = _encode(tokenizer, train_docs, unmixed, "train", shard_tokens)
+        encoder = TextEncoder(tokenizer)
+        train_paths, counts = _encode(encoder, train_docs, unmixed, "train", shard_tokens)
         plan = plan_mixture(
             (DocumentTokens(d.id, d.source, n + 1) for d, n in zip(train_docs, counts)),
             mix.weights, mix.total_tokens, seed,
@@ -280,7 +275,7 @@ def build_tokenizer(
             train_paths = _write_mixed(tokenizer, train_paths, train_docs, plan, shards, shard_tokens)
             shutil.rmtree(unmixed)
         train_stats = _split_stats(train_docs, counts, train_paths, plan.copies)
-        val_paths, val_counts = _encode(tokenizer, val_docs, shards, "val", shard_tokens)
+        val_paths, val_counts = _encode(encoder, val_docs, shards, "val", shard_tokens)
         val_stats = _split_stats(val_docs, val_counts, val_paths)
         encode_seconds = time.perf_counter() - started
         _check(tokenizer, (train_stats, train_paths), (val_stats, val_paths))
@@ -300,6 +295,7 @@ def build_tokenizer(
             "val_tokens": val_stats["text_tokens"],
             "train_seconds": round(train_seconds, 3),
             "encode_seconds": round(encode_seconds, 3),
+            "encode_engine": encoder.engine,
         }
         atomic_write_json(tmp / "stats.json", stats)
         mixture = plan.report()

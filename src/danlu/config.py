@@ -170,6 +170,8 @@ class TokenizerConfig(Section):
     vocab_size: int = Field(ge=512, le=1 << 20)
     min_frequency: int = Field(ge=1)
     val_fraction: float = Field(gt=0, lt=1)
+    train_sample_bytes: int | None = Field(
+        ge=1, description="UTF-8 bytes of train documents the BPE learns from; null = all")
     mixture: MixtureConfig
 
 

@@ -21,7 +21,7 @@ MIXES = {
 
 @pytest.fixture(scope="module", params=sorted(MIXES))
 def stage(request, documents_dir, tmp_path_factory):
-    cfg = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1, mixture=MIXES[request.param])
+    cfg = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1, train_sample_bytes=None, mixture=MIXES[request.param])
     out = tmp_path_factory.mktemp(request.param) / "tokenizer-stage"
     return cfg, build_tokenizer(cfg, documents_dir, out, seed=3, shard_tokens=4000)
 

@@ -139,7 +139,7 @@ def test_duplicate_ids_and_empty_input_are_errors():
 # ---- the stage ------------------------------------------------------------------------------
 
 def config(weights: dict[str, float], total: int | None = None) -> TokenizerConfig:
-    return TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1,
+    return TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1, train_sample_bytes=None,
                            mixture=MixtureConfig(weights=weights, total_tokens=total))
 
 

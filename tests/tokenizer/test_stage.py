@@ -7,11 +7,18 @@ import pytest
 from danlu.config import MixtureConfig, TokenizerConfig
 from danlu.errors import DataError
 from danlu.tokenizer.shards import open_shard
-from danlu.tokenizer.stage import Document, build_tokenizer, read_documents, split_documents
+from danlu.tokenizer.stage import (
+    Document,
+    build_tokenizer,
+    read_documents,
+    split_documents,
+    training_sample,
+)
 from danlu.tracking.tracker import NullTracker
 
 AS_CURATED = MixtureConfig(weights={}, total_tokens=None)
-CFG = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1, mixture=AS_CURATED)
+CFG = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1, train_sample_bytes=None,
+                      mixture=AS_CURATED)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +88,30 @@ def test_tracker_gets_params_metrics_and_stats(runs):
     assert tracker.dicts["tokenizer/stats.json"] == result.stats
 
 
+def test_bpe_training_sample_is_capped_by_bytes_and_order_free():
+    docs = [Document(f"d{i:03d}", "word " * (10 + i % 7), "s") for i in range(200)]
+    everything = training_sample(docs, None, seed=3)
+    assert everything == docs
+    sample = training_sample(docs, 2_000, seed=3)
+    size = sum(len(d.text) for d in sample)
+    assert 2_000 <= size < 2_000 + max(len(d.text) for d in docs)
+    assert [d.id for d in sample] == sorted(d.id for d in sample)  # the given order kept
+    assert {d.id for d in training_sample(docs[::-1], 2_000, seed=3)} == {d.id for d in sample}
+    assert sample[-1].id != "d199" or sample[0].id != "d000"  # not simply the first documents
+
+
+def test_capped_bpe_sample_is_reported_and_changes_the_merges(documents_dir, tmp_path):
+    capped = CFG.model_copy(update={"train_sample_bytes": 5_000})
+    result = build_tokenizer(capped, documents_dir, tmp_path / "capped", seed=11)
+    full = build_tokenizer(CFG, documents_dir, tmp_path / "full", seed=11)
+    sample = result.stats["bpe_sample"]
+    assert 5_000 <= sample["bytes"] < full.stats["bpe_sample"]["bytes"]
+    assert sample["documents"] < full.stats["bpe_sample"]["documents"] == full.stats["train"]["documents"]
+    merges = [json.loads((r.tokenizer_dir / "tokenizer.json").read_text())["model"]["merges"]
+              for r in (result, full)]
+    assert merges[0] != merges[1]
+
+
 def test_split_is_stable_and_keeps_a_validation_document():
     docs = [Document(f"d{i}", "text", "s") for i in range(50)]
     train, val = split_documents(docs, 0.2, seed=0)
@@ -125,7 +156,8 @@ def test_integration_on_real_text(shared_data, tmp_path, hf_from):
     ids = [f"shakespeare-{i:04d}" for i in range(len(chunks))]
     pq.write_table(pa.table({"id": ids, "text": chunks, "source": ["shakespeare"] * len(chunks)}),
                    folder / "part-0.parquet")
-    cfg = TokenizerConfig(vocab_size=4096, min_frequency=2, val_fraction=0.05, mixture=AS_CURATED)
+    cfg = TokenizerConfig(vocab_size=4096, min_frequency=2, val_fraction=0.05, train_sample_bytes=None,
+                          mixture=AS_CURATED)
     result = build_tokenizer(cfg, folder, tmp_path / "out", seed=1234)
     assert result.stats["vocab_size"] == 4096
     assert result.stats["val"]["sources"]["shakespeare"]["bytes_per_token"] > 3.3

@@ -164,6 +164,21 @@ def split_documents(
     return train, val
 
 
+def training_sample(docs: Sequence[Document], max_bytes: int | None, seed: int) -> list[Document]:
+    """The documents the BPE learns from: all, or the first by hash of (seed, id) until
+    `max_bytes` of text, in their given order. The choice does not depend on document order,
+    and growing the corpus only adds documents whose hash falls before the cut."""
+    if max_bytes is None:
+        return list(docs)
+    chosen, total = set(), 0
+    for doc in sorted(docs, key=lambda d: _unit_hash(seed, "bpe-sample " + d.id)):
+        if total >= max_bytes:
+            break
+        chosen.add(doc.id)
+        total += len(doc.text.encode("utf-8", errors="replace"))
+    return [d for d in docs if d.id in chosen]
+
+
 def _encode(
     encoder: TextEncoder, docs: Sequence[Document], folder: Path, prefix: str, shard_tokens: int
 ) -> tuple[list[Path], list[int]]:
@@ -251,8 +266,9 @@ def build_tokenizer(
     check_weights(cfg.mixture.weights, (d.source for d in train_docs))  # before the long part
 
     started = time.perf_counter()
+    sample = training_sample(train_docs, cfg.train_sample_bytes, seed)
     tokenizer = train_bpe(
-        (d.text for d in train_docs), cfg.vocab_size, cfg.min_frequency, length=len(train_docs)
+        (d.text for d in sample), cfg.vocab_size, cfg.min_frequency, length=len(sample)
     )
     train_seconds = time.perf_counter() - started
     vocab_size = tokenizer.get_vocab_size()
@@ -294,6 +310,8 @@ def build_tokenizer(
             "val_bytes": val_stats["bytes"],
             "val_tokens": val_stats["text_tokens"],
             "train_seconds": round(train_seconds, 3),
+            "bpe_sample": {"documents": len(sample),
+                           "bytes": sum(len(d.text.encode("utf-8", errors="replace")) for d in sample)},
             "encode_seconds": round(encode_seconds, 3),
             "encode_engine": encoder.engine,
         }

@@ -1,5 +1,6 @@
 """Streaming readers: WARC/WET (.warc, .warc.gz, .wet, .wet.gz, .warc.txt), JSONL (.jsonl,
-.jsonl.gz, .jsonl.zst) and Parquet (read_columnar.py).
+.jsonl.gz, .jsonl.zst), and Parquet and Hugging Face datasets (read_columnar.py), whole files
+or the byte / row-group range of a shard (shards.py).
 
 Each yields RawDocument for a usable record and Quarantined for one that is not (a corrupt
 file yields what it could read, then one Quarantined for the rest), so every input is counted.

@@ -193,6 +193,10 @@ class TrainConfig(Section):
     threads: int = Field(ge=0, description="CPU threads; 0 = all cores")
     packing: Literal["random", "bos"] = Field(
         description="random windows, or rows that start at a document's BOS")
+    checkpoint_every: int = Field(ge=0, description="steps between checkpoints; 0 = none")
+    keep_checkpoints: int = Field(ge=1)
+    resume: Literal["auto", "never"] = Field(
+        description="auto: continue from the latest checkpoint of the same configuration")
 
 
 class SftConfig(Section):

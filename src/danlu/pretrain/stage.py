@@ -16,6 +16,7 @@ from danlu.errors import DataError
 from danlu.model.llama import build_model, count_parameters, llama_config
 from danlu.model.presets import get_preset
 from danlu.progress import progress_bar
+from danlu.pretrain.checkpoint import Checkpointer
 from danlu.pretrain.trainer import IGNORE_INDEX, LoopSettings, pick_device, set_threads, train
 from danlu.tokenizer.chat import BOS, END, EOS, PAD
 from danlu.tracking.tracker import NullTracker, Tracker
@@ -85,6 +86,23 @@ def publish_model(out_dir: Path, model, tokenizer, history, metrics: dict[str, f
     return Path(out_dir)
 
 
+def _checkpointer(out_dir: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, tok_stats: dict,
+                  seed: int) -> Checkpointer | None:
+    """Checkpoints beside the output (`.pretrain.checkpoints/`), for a run of this model, these
+    training settings (not the checkpoint knobs or threads) and this tokenizer's shards."""
+    if train_cfg.checkpoint_every == 0:
+        return None
+    knobs = {"checkpoint_every", "keep_checkpoints", "resume", "threads"}
+    identity = {"seed": seed, "model": model_cfg.model_dump(),
+                "train": train_cfg.model_dump(exclude=knobs), "tokenizer_stats": tok_stats}
+    folder = Path(out_dir).with_name(f".{Path(out_dir).name}.checkpoints")
+    checkpointer = Checkpointer(folder, train_cfg.checkpoint_every, train_cfg.keep_checkpoints,
+                                identity)
+    if train_cfg.resume == "never":
+        checkpointer.clear()
+    return checkpointer
+
+
 def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir: Path,
              out_dir: Path, *, seed: int, tracker: Tracker | None = None) -> PretrainResult:
     import torch
@@ -133,10 +151,12 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
                 break
             yield x, y.masked_fill(y == ids["bos_token_id"], IGNORE_INDEX)
 
+    checkpointer = _checkpointer(out_dir, model_cfg, train_cfg, tok_stats, seed)
     with progress_bar(settings.max_steps, "pretrain") as advance:
         history = train(model, batches, settings, device=device, val_batches=val_batches,
                         tracker=tracker, prefix="pretrain",
-                        progress=lambda step, row: advance(1, loss=row["loss"]))
+                        progress=lambda step, row: advance(1, loss=row["loss"]),
+                        checkpointer=checkpointer)
 
     val_loss = history.evals[-1]["val_loss"]
     metrics = {
@@ -151,6 +171,8 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
     }
     tracker.log_metrics({f"pretrain/{k}": v for k, v in metrics.items()})
     publish_model(out_dir, model, tokenizer, history, metrics)
+    if checkpointer is not None:
+        checkpointer.clear()
     log.info("pretrain: val_loss %.4f, %.3f bits/byte, %.0f tokens/s",
              val_loss, metrics["val_bits_per_byte"], metrics["tokens_per_s"])
     out_dir = Path(out_dir)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from danlu.pretrain.checkpoint import Checkpointer
 from danlu.pretrain.schedule import lr_factor
 from danlu.tracking.tracker import NullTracker, Tracker
 
@@ -101,15 +102,26 @@ def _autocast(device: str):
 
 def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
           val_batches: Callable[[], Iterator] | None = None, tracker: Tracker | None = None,
-          prefix: str = "train", progress: Callable[[int, dict], None] | None = None) -> LoopHistory:
-    """Run `settings.max_steps` optimizer steps over `batches` of (x, y) tensors."""
+          prefix: str = "train", progress: Callable[[int, dict], None] | None = None,
+          checkpointer: Checkpointer | None = None) -> LoopHistory:
+    """Run `settings.max_steps` optimizer steps over `batches` of (x, y) tensors.
+
+    With a checkpointer, the run starts from its latest checkpoint of the same configuration
+    (weights, optimizer, RNG, and the loader's position when `batches` has a state_dict) and
+    saves one every `checkpointer.every` steps; the losses after a resume are those of an
+    uninterrupted run."""
     import torch
 
     tracker = tracker or NullTracker()
     model.to(device).train()
     opt = make_optimizer(model, settings, device)
     history = LoopHistory()
-    start = time.perf_counter()
+    loader = batches if hasattr(batches, "state_dict") else None
+    first_step = 0
+    if checkpointer is not None and (path := checkpointer.latest()) is not None:
+        first_step, saved = checkpointer.restore(path, model, opt, loader)
+        history = LoopHistory(**saved)
+    start = time.perf_counter() - history.seconds
 
     def evaluate(step: int) -> None:
         if val_batches is None:
@@ -119,7 +131,7 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
         tracker.log_metrics({f"{prefix}/val_loss": val}, step=step)
         log.info("%s step %d: val_loss %.4f", prefix, step, val)
 
-    for step in range(settings.max_steps):
+    for step in range(first_step, settings.max_steps):
         factor = lr_factor(step, warmup_steps=settings.warmup_steps,
                            max_steps=settings.max_steps, min_lr_ratio=settings.min_lr_ratio)
         for group in opt.param_groups:
@@ -146,6 +158,9 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
             progress(step, row)
         if (step + 1) % settings.eval_every == 0 and step + 1 < settings.max_steps:
             evaluate(step + 1)
+        if checkpointer is not None and checkpointer.due(step + 1, settings.max_steps):
+            history.seconds = time.perf_counter() - start
+            checkpointer.save(step + 1, model, opt, loader, history)
     evaluate(settings.max_steps)
     history.seconds = time.perf_counter() - start
     return history

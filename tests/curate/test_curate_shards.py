@@ -130,6 +130,34 @@ def test_output_is_the_same_whatever_the_workers(curate_cfg: CurateConfig, tmp_p
     assert not list(tmp_path.glob(".*.work"))  # finished runs leave no shard folders
 
 
+def test_shards_on_threads_do_not_share_a_minhasher(curate_cfg: CurateConfig, tmp_path: Path) -> None:
+    """A thread-pool task runner runs shards side by side in one process: each thread gets its
+    own MinHasher (its scratch buffer, shared, mixed two shards' signatures), and the output is
+    the sequential run's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from danlu.curate import worker
+
+    with ThreadPoolExecutor(2) as pool:
+        hashers = list(pool.map(lambda _: id(worker._hasher(curate_cfg)), range(2)))
+        other = pool.submit(worker._hasher, curate_cfg).result()
+    assert worker._hasher(curate_cfg) is not other and None not in hashers
+
+    inputs = {"more": [write_jsonl(tmp_path / "more.jsonl", [{"text": t} for t in stdlib_texts(160)])]}
+    cfg = settings(curate_cfg, shard_bytes=10_000)
+    sequential = curate(settings(cfg, workers=1), inputs, tmp_path / "one")
+    with ThreadPoolExecutor(4) as pool:
+        class Threads:
+            name = "4 threads"
+
+            def map(self, fn, jobs):
+                return pool.map(fn, jobs)
+
+        threaded = curate(cfg, inputs, tmp_path / "threads", runner=Threads())
+    assert threaded.stats["shards"] == sequential.stats["shards"] > 3
+    assert snapshot(threaded.out_dir) == snapshot(sequential.out_dir)
+
+
 RUN_SCRIPT = """
 import sys, pickle
 from pathlib import Path

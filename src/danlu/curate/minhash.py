@@ -35,22 +35,24 @@ _CHUNK = 4096  # shingles per permutation pass: keeps the (num_perm, chunk) bloc
 
 
 class _Powers:
-    """BASE^j and BASE^-j mod 2^64 for j < length, grown on demand (deterministic)."""
+    """BASE^j and BASE^-j mod 2^64 for j < length, grown on demand (deterministic). Safe to
+    share between threads: a grown pair replaces the old one in one assignment."""
 
     def __init__(self) -> None:
-        self.up = np.ones(0, dtype=_U64)
-        self.down = np.ones(0, dtype=_U64)
+        self._pair = (np.ones(0, dtype=_U64), np.ones(0, dtype=_U64))
 
     def get(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.up) < length:
-            size = max(length, 2 * len(self.up), 1 << 14)
-            self.up = np.empty(size, dtype=_U64)
-            self.up[1:] = np.multiply.accumulate(np.full(size - 1, _BASE, dtype=_U64))
-            self.up[0] = 1
-            self.down = np.empty(size, dtype=_U64)
-            self.down[0] = 1
-            self.down[1:] = np.multiply.accumulate(np.full(size - 1, _BASE_INV, dtype=_U64))
-        return self.up[:length], self.down[:length]
+        up, down = self._pair
+        if len(up) < length:
+            size = max(length, 2 * len(up), 1 << 14)
+            up = np.empty(size, dtype=_U64)
+            up[0] = 1
+            up[1:] = np.multiply.accumulate(np.full(size - 1, _BASE, dtype=_U64))
+            down = np.empty(size, dtype=_U64)
+            down[0] = 1
+            down[1:] = np.multiply.accumulate(np.full(size - 1, _BASE_INV, dtype=_U64))
+            self._pair = (up, down)
+        return up[:length], down[:length]
 
 
 _POWERS = _Powers()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,8 +163,18 @@ def _unique_values(doc_id: str, n: int) -> np.ndarray:
     return np.frombuffer(bytes(out[: 4 * n]), dtype="<u4")
 
 
-# Per worker process: building the filters loads the language model and the blocklist once.
-_CACHE: dict[str, tuple] = {}
+# Per worker thread (a process pool has one per process; a thread-pool task runner several):
+# building the filters loads the language model and the blocklist once, and the MinHasher's
+# scratch buffer must not be shared between threads (shared, two threads' shards got each
+# other's signature values and near dedup dropped a different document).
+_LOCAL = threading.local()
+
+
+def _thread_cache() -> dict[str, tuple]:
+    cache = getattr(_LOCAL, "cache", None)
+    if cache is None:
+        cache = _LOCAL.cache = {}
+    return cache
 
 
 def _cache_key(cfg: CurateConfig) -> str:
@@ -171,18 +182,18 @@ def _cache_key(cfg: CurateConfig) -> str:
 
 
 def _shard_filters(cfg: CurateConfig) -> list[DocumentFilter]:
-    key = _cache_key(cfg)
-    if key not in _CACHE:
+    key, cache = _cache_key(cfg), _thread_cache()
+    if key not in cache:
         from danlu.curate.stage import shard_filters
 
-        _CACHE.clear()
-        _CACHE[key] = (shard_filters(cfg), _new_hasher(cfg))
-    return _CACHE[key][0]
+        cache.clear()
+        cache[key] = (shard_filters(cfg), _new_hasher(cfg))
+    return cache[key][0]
 
 
 def _hasher(cfg: CurateConfig):
     _shard_filters(cfg)
-    return _CACHE[_cache_key(cfg)][1]
+    return _thread_cache()[_cache_key(cfg)][1]
 
 
 def _new_hasher(cfg: CurateConfig):

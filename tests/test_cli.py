@@ -40,8 +40,9 @@ def test_curate_any_files_without_editing_params(project: Path):
 
     data = restore(project / "data")
     out = project / "curated"
+    # several values after one --input, as a shell glob gives them
     proc = danlu(project, "curate", "--input", str(data / "crawl" / "crawl-00009.warc.gz"),
-                 "--input", str(data / "reference"), "--output", str(out))
+                 str(data / "reference"), "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     stats = json.loads((out / "stats.json").read_text())
     assert stats["kept"] >= 1
@@ -50,6 +51,18 @@ def test_curate_any_files_without_editing_params(project: Path):
     lines = (out / "quarantine" / "quarantine.jsonl").read_text().splitlines()
     assert any(json.loads(line)["reason"] == "corrupt_file" for line in lines)
     assert list((out / "documents").glob("*.parquet"))
+
+
+def test_several_values_after_one_flag_are_spread() -> None:
+    from danlu.cli import spread_multi_values
+
+    assert spread_multi_values(["curate", "--input", "a", "b", "--output", "o", "-S", "x=1"]) == [
+        "curate", "--input", "a", "--input", "b", "--output", "o", "-S", "x=1"]
+    assert spread_multi_values(["curate", "--input", "a", "--input", "b"]) == [
+        "curate", "--input", "a", "--input", "b"]
+    # a flag with no value stays, so click reports it
+    assert spread_multi_values(["curate", "--input", "--force"]) == ["curate", "--input", "--force"]
+    assert spread_multi_values(["curate", "--input"]) == ["curate", "--input"]
 
 
 def test_sample_restores_once_then_is_a_noop(project: Path):

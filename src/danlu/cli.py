@@ -77,7 +77,8 @@ def run(overrides: Overrides = None, params: ParamsFile = None, force: Force = F
 def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
            no_track: NoTrack = False,
            input: Annotated[Optional[list[Path]], typer.Option(
-               "--input", help="WARC/JSONL files or folders (default: curate.inputs)")] = None,
+               "--input", help="Input files or folders, any mix of WARC/WET, JSONL, Parquet and saved "
+               "datasets; several may follow one --input (default: curate.inputs)")] = None,
            output: Annotated[Optional[Path], typer.Option(
                help="Output folder (default: outputs/curate)")] = None) -> None:
     """Curate: read, extract, identify language, filter, deduplicate, validate."""
@@ -137,10 +138,37 @@ def sample(params: ParamsFile = None,
     typer.echo(f"sample ready in {data}")
 
 
+# Options that take several values after one flag (`--input a.warc.gz b.jsonl`, what a shell
+# glob gives); click wants the flag repeated, so the values are spread before it parses.
+MULTI_VALUE_OPTIONS = ("--input",)
+
+
+def spread_multi_values(argv: list[str]) -> list[str]:
+    """`--input a b --output o` -> `--input a --input b --output o` (a flag with no value is
+    left as it is, for click to report)."""
+    out: list[str] = []
+    flag, pending = None, False
+    for arg in argv:
+        if arg.startswith("-"):
+            if pending:
+                out.append(flag)
+            flag, pending = (arg, True) if arg in MULTI_VALUE_OPTIONS else (None, False)
+            if flag is None:
+                out.append(arg)
+            continue
+        if flag is not None:
+            out.append(flag)
+            pending = False
+        out.append(arg)
+    if pending:
+        out.append(flag)
+    return out
+
+
 def main() -> None:
     _setup_logging()
     try:
-        app()
+        app(args=spread_multi_values(sys.argv[1:]))
     except ConfigError as exc:
         typer.secho(f"config error: {exc}", fg="red", err=True)
         sys.exit(2)

@@ -111,6 +111,15 @@ class NearDedupConfig(Section):
         return (1 / self.bands) ** (1 / self.rows)
 
 
+class LineDedupConfig(Section):
+    """CCNet-style removal of lines (or paragraphs) already seen earlier in the corpus."""
+
+    enabled: bool
+    unit: Literal["line", "paragraph"] = Field(description="line: split at newlines; "
+                                               "paragraph: at blank lines")
+    min_words: int = Field(ge=0, description="a document left with fewer words is dropped")
+
+
 class QualityConfig(Section):
     """GPT-3-style quality classifier: curated text (positives) against raw crawl (negatives)."""
 
@@ -154,6 +163,7 @@ class CurateConfig(Section):
     url_blocklist: str | None = Field(description="file of blocked domains, one a line; null = off")
     exact_dedup: bool
     near_dedup: NearDedupConfig
+    line_dedup: LineDedupConfig
     quality: QualityConfig
     validation: ValidationConfig
     execution: ExecutionConfig

@@ -182,3 +182,24 @@ def build_corpus(folder: Path) -> dict[str, list[Path]]:
         ],
     )
     return {"crawl": [crawl.folder], "reference": [reference]}
+
+
+def stdlib_texts(n: int) -> list[str]:
+    """Real English prose: docstrings of stdlib modules and their members, long enough to pass
+    the filters, varied enough that few are near duplicates."""
+    import collections
+    import inspect
+    import email
+    import json as json_module
+    import logging
+    import pathlib
+    import subprocess as sp
+    import threading
+
+    texts = []
+    for module in (collections, email, json_module, logging, pathlib, sp, threading, inspect):
+        for _, member in inspect.getmembers(module):
+            doc = inspect.getdoc(member) or ""
+            if len(doc.split()) >= 60 and doc not in texts:
+                texts.append(doc)
+    return (texts * (n // max(len(texts), 1) + 1))[:n]

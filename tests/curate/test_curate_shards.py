@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from curate_fixtures import ARTICLES, WarcFiles, article_html, build_corpus, write_jsonl
+from curate_fixtures import ARTICLES, WarcFiles, article_html, build_corpus, stdlib_texts, write_jsonl
 
 from danlu.config import CurateConfig
 from danlu.curate import curate
@@ -24,26 +24,6 @@ from danlu.curate.readers import list_input_files, read_files, read_range
 from danlu.curate.shards import plan_shards
 
 OUTPUT_FILES = ("documents", "dropped", "quarantine/quarantine.jsonl", "stats.json", "stats.md")
-
-
-def stdlib_texts(n: int) -> list[str]:
-    """Real English prose: docstrings of stdlib modules and their members, long enough to pass
-    the filters, varied enough that few are near duplicates."""
-    import collections
-    import email
-    import json as json_module
-    import logging
-    import pathlib
-    import subprocess as sp
-    import threading
-
-    texts = []
-    for module in (collections, email, json_module, logging, pathlib, sp, threading, inspect):
-        for _, member in inspect.getmembers(module):
-            doc = inspect.getdoc(member) or ""
-            if len(doc.split()) >= 60 and doc not in texts:
-                texts.append(doc)
-    return (texts * (n // max(len(texts), 1) + 1))[:n]
 
 
 def settings(cfg: CurateConfig, **execution) -> CurateConfig:

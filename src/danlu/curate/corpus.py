@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ log = logging.getLogger("danlu.curate")
 QUALITY_STEP = "quality"
 EXACT_STEP = "exact_duplicate"
 NEAR_STEP = "near_duplicate"
+LINE_STEP = "line_dedup"
+# The columns of a document that line dedup rewrites.
+REWRITTEN_COLUMNS = ["text", "n_chars", "n_words", "n_bytes", "text_hash"]
 META_COLUMNS = ["id", "source", "url", "language", "n_bytes", "text_hash"]
 # Fixed, like the MinHash seed: the same inputs keep the same documents on every run.
 QUALITY_SEED = 1
@@ -48,12 +52,14 @@ class Corpus:
     drop_reason: np.ndarray = field(init=False)  # "" while alive
     drop_detail: np.ndarray = field(init=False)
     quality_score: np.ndarray = field(init=False)  # nan where not scored
+    rewrites: dict[int, Path] = field(init=False)  # shard -> Parquet of rewritten rows (line dedup)
 
     def __post_init__(self) -> None:
         n = self.meta.num_rows
         self.drop_reason = np.full(n, "", dtype=object)
         self.drop_detail = np.full(n, "", dtype=object)
         self.quality_score = np.full(n, np.nan)
+        self.rewrites = {}
 
     @classmethod
     def load(cls, shard_dirs: list[Path]) -> Corpus:
@@ -222,6 +228,92 @@ def apply_near_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats) -> d
             "threshold": round(cfg.near_dedup.threshold, 4)}
 
 
+def apply_line_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, scratch: Path) -> dict:
+    """CCNet-style: every line (or paragraph) seen earlier in the global order is removed from
+    the surviving documents; the rewritten ones go to `scratch`, one Parquet file per shard; a
+    document left under `min_words` words, or under the gate's `validation.min_chars`, is
+    dropped."""
+    import pyarrow.compute as pc
+
+    from danlu.curate.dedup import normalize, normalized_hash
+    from danlu.curate.line_dedup import remove_units, repeated_units
+    from danlu.curate.output import UNIT_HASHES_COLUMN
+    from danlu.curate.words import split_words
+
+    lcfg = cfg.line_dedup
+    alive = corpus.alive()
+    stats.enter(LINE_STEP, alive.size)
+    per_shard = []  # (shard, local rows, their flags)
+    for k, directory in enumerate(corpus.shard_dirs):
+        lo, hi = corpus.offsets[k], corpus.offsets[k + 1]
+        local = alive[(alive >= lo) & (alive < hi)] - lo
+        if local.size:
+            lists = pq.read_table(directory / PASSED_FILE, columns=[UNIT_HASHES_COLUMN]) \
+                .column(UNIT_HASHES_COLUMN).take(pa.array(local))
+            per_shard.append((k, local, lists))
+    hashes = [pc.list_flatten(lists).to_numpy() for _, _, lists in per_shard]
+    repeated = repeated_units(np.concatenate(hashes) if hashes else np.empty(0, np.uint64))
+    units_removed = int(repeated.sum())
+    changed_docs = 0
+    shutil.rmtree(scratch, ignore_errors=True)  # a killed run's leftovers
+    scratch.mkdir(parents=True)
+    sizes = corpus.column("n_bytes")
+    at = 0
+    for k, local, lists in per_shard:
+        lengths = pc.list_value_length(lists).to_numpy()
+        flags = np.split(repeated[at : at + lengths.sum()], np.cumsum(lengths)[:-1])
+        at += lengths.sum()
+        changed = [j for j, f in enumerate(flags) if f.any()]
+        if not changed:
+            continue
+        rows = local[changed]
+        texts = pq.read_table(corpus.shard_dirs[k] / PASSED_FILE, columns=["text"]) \
+            .column("text").take(pa.array(rows)).to_pylist()
+        rewritten, dropped, details = {c: [] for c in ["row", *REWRITTEN_COLUMNS]}, [], []
+        for row, j, text in zip(rows, changed, texts):
+            new = remove_units(text, lcfg.unit, flags[j])
+            n_words = len(split_words(new))
+            index = corpus.offsets[k] + row
+            if n_words < lcfg.min_words or len(new) < cfg.validation.min_chars:
+                dropped.append(index)
+                details.append(f"{int(flags[j].sum())} of {flags[j].size} {lcfg.unit}s seen "
+                               f"earlier; {n_words} words left")
+                continue
+            n_bytes = len(new.encode("utf-8"))
+            stats.bytes_removed[LINE_STEP] += int(sizes[index]) - n_bytes
+            for column, value in zip(["row", *REWRITTEN_COLUMNS], [
+                int(row), new, len(new), n_words, n_bytes, normalized_hash(normalize(new))]):
+                rewritten[column].append(value)
+        corpus.drop(np.array(dropped, dtype=np.int64), LINE_STEP, details, stats)
+        changed_docs += len(rewritten["row"])
+        if rewritten["row"]:
+            path = scratch / f"shard-{k:05d}.parquet"
+            pq.write_table(pa.table(rewritten), path)
+            corpus.rewrites[k] = path
+    log.info("curate line dedup: %d %ss seen earlier removed; %d documents rewritten, %d dropped",
+             units_removed, lcfg.unit, changed_docs, stats.removed[LINE_STEP][LINE_STEP])
+    return {"unit": lcfg.unit, "units_removed": units_removed, "documents_rewritten": changed_docs,
+            "bytes_removed": int(stats.bytes_removed[LINE_STEP])}
+
+
+def _with_rewrites(passed: pa.Table, rewrites: Path | None) -> pa.Table:
+    """The shard's passed documents with line dedup's rewritten rows swapped in."""
+    if rewrites is None:
+        return passed
+    import pyarrow.compute as pc
+
+    new = pq.read_table(rewrites)
+    mask = np.zeros(passed.num_rows, dtype=bool)
+    mask[new.column("row").to_numpy()] = True
+    for column in REWRITTEN_COLUMNS:
+        position = passed.schema.get_field_index(column)
+        values = pc.replace_with_mask(passed.column(column).combine_chunks(), pa.array(mask),
+                                      new.column(column).combine_chunks().cast(
+                                          passed.schema.field(column).type))
+        passed = passed.set_column(position, column, values)
+    return passed
+
+
 def write_outputs(corpus: Corpus, stats: CurateStats, out: Path, documents: str, dropped: str,
                   quarantine: str) -> None:
     """documents/ and dropped/ as one Parquet part per shard (parts that would be empty are
@@ -233,7 +325,7 @@ def write_outputs(corpus: Corpus, stats: CurateStats, out: Path, documents: str,
         for k, directory in enumerate(corpus.shard_dirs):
             lo, hi = corpus.offsets[k], corpus.offsets[k + 1]
             part = f"part-{k:05d}.parquet"
-            passed = pq.read_table(directory / PASSED_FILE)
+            passed = _with_rewrites(pq.read_table(directory / PASSED_FILE), corpus.rewrites.get(k))
             reasons = corpus.drop_reason[lo:hi]
             kept = np.flatnonzero(reasons == "")
             docs = passed.take(pa.array(kept)).append_column(

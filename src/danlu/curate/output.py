@@ -42,17 +42,21 @@ DROPPED_SCHEMA = pa.schema(
 
 
 SIGNATURE_COLUMN = "signature"
+UNIT_HASHES_COLUMN = "unit_hashes"
 
 
-def passed_schema(bands: int, num_perm: int) -> pa.Schema:
+def passed_schema(bands: int, num_perm: int, unit_hashes: bool = False) -> pa.Schema:
     """A shard's documents that passed its own filters, with what the global steps need: text
-    bytes, one column per MinHash LSH band (dedup reads one band at a time) and the signature
-    (to verify candidate pairs and report their similarity)."""
+    bytes, one column per MinHash LSH band (dedup reads one band at a time), the signature
+    (to verify candidate pairs and report their similarity) and, for line dedup, the hash of
+    every line or paragraph."""
     fields = [f for f in DOCUMENTS_SCHEMA if f.name != "quality_score"]
     fields.append(pa.field("n_bytes", pa.int64()))
     fields += [pa.field(band_column(b), pa.uint64()) for b in range(bands)]
     if bands:
         fields.append(pa.field(SIGNATURE_COLUMN, pa.binary(4 * num_perm)))  # uint32 values
+    if unit_hashes:
+        fields.append(pa.field(UNIT_HASHES_COLUMN, pa.list_(pa.uint64())))
     return pa.schema(fields)
 
 

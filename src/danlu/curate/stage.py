@@ -34,10 +34,12 @@ from danlu.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from danlu.config import CurateConfig
 from danlu.curate.corpus import (
     EXACT_STEP,
+    LINE_STEP,
     NEAR_STEP,
     QUALITY_STEP,
     Corpus,
     apply_exact_dedup,
+    apply_line_dedup,
     apply_near_dedup,
     apply_quality,
     shard_stats,
@@ -127,12 +129,15 @@ def shard_filters(cfg: CurateConfig) -> list[DocumentFilter]:
 
 def corpus_steps(cfg: CurateConfig, sources: list[str]) -> list[str]:
     """The steps over the whole corpus, after the shards: quality, then dedup, so the copy of
-    a duplicate that stays is one that passed everything else."""
+    a duplicate that stays is one that passed everything else; line dedup last, so lines are
+    not removed from a page only because an exact or near copy of it came first."""
     steps = [QUALITY_STEP] if _quality_applies(cfg, sources) else []
     if cfg.exact_dedup:
         steps.append(EXACT_STEP)
     if cfg.near_dedup.enabled:
         steps.append(NEAR_STEP)
+    if cfg.line_dedup.enabled:
+        steps.append(LINE_STEP)
     return steps
 
 
@@ -204,7 +209,7 @@ def _accept(
     gate passes; a rejection keeps its reports beside it and raises."""
     rejected = out_dir.with_name(out_dir.name + REJECTED_SUFFIX)
     with atomic_dir(out_dir) as tmp:
-        stats = _corpus_steps(cfg, dirs, steps, sources, tmp, runner_for)
+        stats = _corpus_steps(cfg, dirs, steps, sources, tmp, runner_for, work)
         atomic_write_json(tmp / STATS_FILE, stats)
         atomic_write_text(tmp / STATS_MARKDOWN, stats_markdown(stats))
         _log_stats(stats)
@@ -261,7 +266,7 @@ def _work_dir(out_dir: Path, cfg: CurateConfig, steps: list[str]) -> Path:
 
 def _corpus_steps(
     cfg: CurateConfig, dirs: list[Path], steps: list[str], sources: list[str], tmp: Path,
-    runner_for: Runners,
+    runner_for: Runners, work: Path,
 ) -> dict:
     stats = shard_stats(dirs, steps, sources)
     corpus = Corpus.load(dirs)
@@ -272,6 +277,8 @@ def _corpus_steps(
         apply_exact_dedup(corpus, stats)
     if NEAR_STEP in steps:
         extra["near_dedup"] = apply_near_dedup(corpus, cfg, stats)
+    if LINE_STEP in steps:
+        extra["line_dedup"] = apply_line_dedup(corpus, cfg, stats, work / "lines")
     write_outputs(corpus, stats, tmp, DOCUMENTS_DIR, DROPPED_DIR, QUARANTINE_FILE)
     return {**stats.to_dict(), **extra, "shards": len(dirs)}
 

@@ -29,9 +29,11 @@ from danlu.curate.dedup import normalize, normalized_hash
 from danlu.curate.document import Document, Quarantined
 from danlu.curate.extract import extract
 from danlu.curate.filters import DocumentFilter
+from danlu.curate.line_dedup import unit_hashes
 from danlu.curate.output import (
     DROPPED_SCHEMA,
     SIGNATURE_COLUMN,
+    UNIT_HASHES_COLUMN,
     ParquetParts,
     QuarantineLog,
     band_column,
@@ -83,7 +85,7 @@ def run_shard(job: ShardJob) -> dict:
     hasher = _hasher(cfg)
     stats = CurateStats(list(job.steps), [shard.source])
     bands = cfg.near_dedup.bands if cfg.near_dedup.enabled else 0
-    schema = passed_schema(bands, cfg.near_dedup.num_perm)
+    schema = passed_schema(bands, cfg.near_dedup.num_perm, cfg.line_dedup.enabled)
     with atomic_dir(shard_dir(job.shards_dir, shard)) as tmp:
         with (
             ParquetParts(tmp, schema, PASSED_FILE) as passed,
@@ -153,6 +155,8 @@ def _passed_row(doc: Document, hasher, cfg: CurateConfig) -> dict:
         values = band_hashes(signature, cfg.near_dedup.bands, cfg.near_dedup.rows)
         row.update({band_column(b): int(v) for b, v in enumerate(values)})
         row[SIGNATURE_COLUMN] = signature.tobytes()
+    if cfg.line_dedup.enabled:
+        row[UNIT_HASHES_COLUMN] = unit_hashes(doc.text, cfg.line_dedup.unit).tolist()
     return row
 
 

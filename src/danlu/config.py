@@ -46,6 +46,8 @@ class ExtractConfig(Section):
 class LanguageConfig(Section):
     keep: list[str] = Field(min_length=1)
     threshold: float = Field(ge=0.0, le=1.0)
+    sample_chars: int = Field(ge=0, description="identify longer texts on this many characters "
+                              "in 4 evenly spaced windows; 0 = the whole text")
 
 
 class FiltersConfig(Section):
@@ -188,21 +190,39 @@ class TokenizerConfig(Section):
 class ModelConfig(Section):
     preset: Literal["tiny", "d6", "d12", "d24"]
     context_length: int = Field(ge=8)
+    n_kv_head: int | None = Field(ge=1, description="key/value heads (grouped-query "
+                                  "attention); null = the preset's (as many as query heads)")
+    tie_embeddings: bool | None = Field(description="null = the preset's")
 
 
 class TrainConfig(Section):
     max_steps: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1, description="rows per micro-batch on each device")
+    batch_tokens: int | None = Field(ge=1, description="tokens per optimizer step "
+                                     "over all devices (gradient accumulation); null = the preset's")
     lr: float | None = Field(gt=0, description="peak learning rate; null = the preset's")
+    schedule: Literal["cosine", "wsd"]
+    decay_fraction: float = Field(gt=0, le=1, description="wsd: share of the steps "
+                                  "spent decaying")
     min_lr_ratio: float = Field(ge=0, le=1)
     warmup_steps: int = Field(ge=0)
     weight_decay: float = Field(ge=0)
     grad_clip: float = Field(ge=0)
     eval_every: int = Field(ge=1)
     eval_batches: int = Field(ge=1)
+    sample_tokens: int = Field(ge=0, description="tokens generated at each validation "
+                               "(logged); 0 = none")
     threads: int = Field(ge=0, description="CPU threads; 0 = all cores")
     packing: Literal["random", "bos"] = Field(
         description="random windows, or rows that start at a document's BOS")
+    compile: bool | Literal["auto"] = Field(description="torch.compile; auto = "
+                                            "on CUDA only")
+    peak_tflops: float | None = Field(gt=0, description="dense bf16 peak of one "
+                                      "device for MFU; null = the detected GPU's")
+    nproc_per_node: int = Field(ge=0, description="processes (GPUs) per node; >1 runs "
+                                "under torchrun; 0 = one per visible GPU")
+    distributed: Literal["ddp", "fsdp"] = Field(description="data parallel: "
+                                                "DDP, or FSDP2 (fully_shard) to shard the model")
     checkpoint_every: int = Field(ge=0, description="steps between checkpoints; 0 = none")
     keep_checkpoints: int = Field(ge=1)
     resume: Literal["auto", "never"] = Field(

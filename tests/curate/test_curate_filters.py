@@ -9,7 +9,7 @@ from danlu.config import FiltersConfig, LanguageConfig
 from danlu.curate.dedup import normalize, text_hash
 from danlu.curate.document import Document, Provenance
 from danlu.curate.filters import EmptyText, gopher_filters
-from danlu.curate.langid import LanguageFilter, identify
+from danlu.curate.langid import LanguageFilter, identify, language_sample
 from danlu.curate.words import split_words
 from danlu.errors import ConfigError
 
@@ -69,19 +69,35 @@ def test_english_only_rules_leave_chinese_text_alone() -> None:
     assert first_drop(doc(CHINESE, language="en"))[0] == "stop_words"
 
 
+GERMAN_NOTICE = ("Die Stadtverwaltung teilt mit, dass die Bibliothek ab Montag wieder zu den "
+                       "gewohnten Zeiten geöffnet ist. Bitte beachten Sie die neuen Regeln. ") * 30
+
+
 def test_language_filter_tags_and_drops_with_the_detected_language() -> None:
     assert identify(ARTICLES[0])[0] == "en" and identify(CHINESE)[0] == "zh"
-    keep_en = LanguageFilter(LanguageConfig(keep=["en"], threshold=0.5))
+    keep_en = LanguageFilter(LanguageConfig(keep=["en"], threshold=0.5, sample_chars=0))
     english, chinese = doc(ARTICLES[0], language=None), doc(CHINESE, language=None)
     assert keep_en.check(english) is None and english.language == "en" and english.language_score > 0.9
     assert keep_en.check(chinese).startswith("zh (")
-    strict = LanguageFilter(LanguageConfig(keep=["en", "zh"], threshold=1.0))
+    strict = LanguageFilter(LanguageConfig(keep=["en", "zh"], threshold=1.0, sample_chars=0))
     assert "< threshold=1.0" in strict.check(doc(CHINESE, language=None))
+
+
+def test_long_texts_are_identified_on_spread_windows() -> None:
+    text = "".join(f"{i:05d}" for i in range(2000))  # 10,000 characters, position readable
+    assert language_sample(text, 0) == text and language_sample(text[:4000], 4000) == text[:4000]
+    windows = language_sample(text, 4000).split("\n")
+    assert [len(w) for w in windows] == [1000] * 4
+    assert windows[0] == text[:1000] and windows[-1] == text[-1000:]
+    # a German first screen does not decide a long English page, as a prefix would
+    page = GERMAN_NOTICE + "\n" + "\n".join(ARTICLES * 6)
+    assert identify(page[:4000])[0] == "de"
+    assert identify(page, 4000)[0] == identify(page)[0] == "en"
 
 
 def test_unknown_language_code_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="curate.language.keep"):
-        LanguageFilter(LanguageConfig(keep=["english"], threshold=0.5))
+        LanguageFilter(LanguageConfig(keep=["english"], threshold=0.5, sample_chars=0))
 
 
 def test_exact_dedup_hash_ignores_case_spacing_and_digits() -> None:

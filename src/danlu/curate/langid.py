@@ -19,10 +19,25 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def identify(text: str) -> tuple[str, float]:
-    """(ISO 639 code, probability of that language)."""
-    language, score = _identifier().classify(text)
+WINDOWS = 4  # of a long text's sample: its start, its end and evenly spaced between
+
+
+def identify(text: str, sample_chars: int = 0) -> tuple[str, float]:
+    """(ISO 639 code, probability of that language), of the whole text or, when it is longer
+    than `sample_chars`, of a sample: py3langid's byte automaton is a Python loop, the largest
+    cost of the shard step, and a long page's language shows in any part of it. Windows spread
+    over the text (not a prefix) so that a page whose first screen is in another language
+    than its body is judged by its body too."""
+    language, score = _identifier().classify(language_sample(text, sample_chars))
     return language, float(score)
+
+
+def language_sample(text: str, sample_chars: int) -> str:
+    if not sample_chars or len(text) <= sample_chars:
+        return text
+    width = sample_chars // WINDOWS
+    step = (len(text) - width) / (WINDOWS - 1)
+    return "\n".join(text[int(i * step): int(i * step) + width] for i in range(WINDOWS))
 
 
 def known_languages() -> list[str]:
@@ -44,9 +59,10 @@ class LanguageFilter(DocumentFilter):
             )
         self.keep = frozenset(cfg.keep)
         self.threshold = cfg.threshold
+        self.sample_chars = cfg.sample_chars
 
     def check(self, doc: Document) -> str | None:
-        doc.language, doc.language_score = identify(doc.text)
+        doc.language, doc.language_score = identify(doc.text, self.sample_chars)
         if doc.language not in self.keep:
             return f"{doc.language} ({doc.language_score:.3f}) not in keep={sorted(self.keep)}"
         if doc.language_score < self.threshold:

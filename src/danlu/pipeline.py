@@ -101,10 +101,17 @@ def _register(cfg: Config, tracker: Tracker, model_dir: Path, name: str,
 
 
 def _pretrain(cfg: Config, tracker: Tracker) -> StageOutcome:
+    """In this process, or under torchrun (train.nproc_per_node), whose rank 0 logs into this
+    stage's MLflow run."""
+    from danlu.pretrain.launch import processes, run_torchrun
     from danlu.pretrain.stage import pretrain
 
-    result = pretrain(cfg.model, cfg.train, out_dir(cfg, "tokenizer"), out_dir(cfg, "pretrain"),
-                      seed=cfg.seed, tracker=tracker)
+    nproc = processes(cfg.train.nproc_per_node)
+    if nproc > 1:
+        result = run_torchrun(cfg, nproc, getattr(tracker, "run_id", None))
+    else:
+        result = pretrain(cfg.model, cfg.train, out_dir(cfg, "tokenizer"),
+                          out_dir(cfg, "pretrain"), seed=cfg.seed, tracker=tracker)
     tracker.log_artifact(result.loss_path)
     tracker.log_artifact(result.metrics_path)
     tags = {"val_bits_per_byte": f"{result.metrics['val_bits_per_byte']:.4f}",

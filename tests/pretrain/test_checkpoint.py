@@ -99,7 +99,7 @@ def test_a_checkpoint_of_another_configuration_is_not_resumed(tiny_model_dir: Pa
     saved = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert saved == ["step-000004", "step-000008"]  # none at the last step: the model is published
     state = json.loads((tmp_path / "c" / "step-000008" / "state.json").read_text())
-    assert state["step"] == 8 and state["loader"]["step"] == 8
+    assert state["step"] == 8 and state["loaders"][0]["step"] == 8
     model, loader = fresh(tiny_model_dir, shards)
     other = train(model, loader, SETTINGS, device="cpu",
                   checkpointer=Checkpointer(tmp_path / "c", 4, 5, {"run": "other"}))

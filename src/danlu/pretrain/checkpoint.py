@@ -3,7 +3,8 @@
     <folder>/step-000400/model.safetensors   weights (safetensors; tied weights handled)
     <folder>/step-000400/optimizer.pt        optimizer state and torch's RNG state: tensors and
                                              plain values only, read with weights_only=True
-    <folder>/step-000400/state.json          step, loader position, history so far, identity
+    <folder>/step-000400/state.json          step, every rank's loader position, history so
+                                             far, identity
 
 Each checkpoint appears whole (written to a temporary folder, then renamed), the last `keep`
 are kept, and one is resumed only when its identity (the settings that shape the run) equals
@@ -20,6 +21,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from danlu.atomic import atomic_dir
+from danlu.pretrain.distributed import (
+    Dist,
+    barrier,
+    gather_objects,
+    load_model_state,
+    load_optimizer_state,
+    model_state,
+    optimizer_state,
+)
 
 log = logging.getLogger("danlu.train")
 
@@ -38,20 +48,27 @@ class Checkpointer:
         """After `step` optimizer steps: save unless it is the last (the model is published)."""
         return self.every > 0 and step % self.every == 0 and step < max_steps
 
-    def save(self, step: int, model, optimizer, loader, history) -> Path:
+    def save(self, step: int, model, optimizer, loader, history, dist: Dist | None = None) -> Path:
+        """Every rank calls it (under FSDP the full state is gathered from all); rank 0 writes."""
         import torch
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file
 
+        dist = dist or Dist()
+        weights = model_state(model, dist)
+        optim = optimizer_state(model, optimizer, dist)
+        # each rank reads its own rows: every rank's position, restored to the same rank
+        loaders = gather_objects(loader.state_dict() if loader is not None else None, dist)
         final = self.folder / f"step-{step:06d}"
-        with atomic_dir(final) as tmp:
-            save_model(model, str(tmp / "model.safetensors"))
-            torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()},
-                       tmp / "optimizer.pt")
-            state = {"identity": self.identity, "step": step, "history": asdict(history),
-                     "loader": loader.state_dict() if loader is not None else None}
-            (tmp / "state.json").write_text(json.dumps(state, sort_keys=True))
-        for old in self._steps()[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        if dist.is_main:
+            with atomic_dir(final) as tmp:
+                save_file(_untied(weights), str(tmp / "model.safetensors"))
+                torch.save({"optimizer": optim, "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+                state = {"identity": self.identity, "step": step, "history": asdict(history),
+                         "loaders": loaders}
+                (tmp / "state.json").write_text(json.dumps(state, sort_keys=True))
+            for old in self._steps()[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        barrier(dist)
         return final
 
     def latest(self) -> Path | None:
@@ -67,18 +84,23 @@ class Checkpointer:
             return None
         return None
 
-    def restore(self, path: Path, model, optimizer, loader):
+    def restore(self, path: Path, model, optimizer, loader, dist: Dist | None = None):
         """Load the checkpoint into model, optimizer and loader; return (step, history dict)."""
         import torch
-        from safetensors.torch import load_model
+        from safetensors.torch import load_file
 
-        load_model(model, str(path / "model.safetensors"))
+        dist = dist or Dist()
+        load_model_state(model, load_file(str(path / "model.safetensors")), dist)
         saved = torch.load(path / "optimizer.pt", weights_only=True)
-        optimizer.load_state_dict(saved["optimizer"])
+        load_optimizer_state(model, optimizer, saved["optimizer"], dist)
         torch.set_rng_state(saved["rng"])
         state = json.loads((path / "state.json").read_text())
         if loader is not None:
-            loader.load_state_dict(state["loader"])
+            loaders = state.get("loaders") or [state.get("loader")]
+            if len(loaders) != dist.world_size:
+                raise ValueError(f"{path}: saved by {len(loaders)} processes, resumed by "
+                                 f"{dist.world_size}")
+            loader.load_state_dict(loaders[dist.rank])
         log.info("resumed from %s (step %d)", path, state["step"])
         return state["step"], state["history"]
 
@@ -90,3 +112,17 @@ class Checkpointer:
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.iterdir() if STEP_DIR.match(p.name))
+
+
+def _untied(weights: dict) -> dict:
+    """One copy of each tensor: safetensors refuses shared storage (tied embeddings), and the
+    model re-ties on load."""
+    seen: dict[int, str] = {}
+    out = {}
+    for name, tensor in weights.items():
+        key = tensor.data_ptr()
+        if key in seen and tensor.numel():
+            continue
+        seen[key] = name
+        out[name] = tensor.contiguous()
+    return out

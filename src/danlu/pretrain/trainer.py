@@ -1,5 +1,7 @@
-"""The training loop shared by pretraining and fine-tuning: AdamW, warmup+cosine, clipping,
-bf16 autocast on CUDA, periodic validation, metrics by step to the tracker."""
+"""The training loop shared by pretraining and fine-tuning: AdamW, warmup + cosine or WSD,
+gradient accumulation, clipping, bf16 autocast on CUDA, torch.compile, DDP/FSDP2 under
+torchrun, periodic validation (loss, bits per byte), metrics by step (loss, lr, grad norm,
+tokens/s, MFU) to the tracker."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from danlu.pretrain.checkpoint import Checkpointer
+from danlu.pretrain.distributed import Dist, mean_over_ranks, no_sync, parallelize
 from danlu.pretrain.schedule import lr_factor
+from danlu.pretrain.throughput import mfu
 from danlu.tracking.tracker import NullTracker, Tracker
 
 log = logging.getLogger("danlu.train")
@@ -27,6 +31,17 @@ class LoopSettings:
     weight_decay: float
     grad_clip: float
     eval_every: int
+    schedule: str = "cosine"
+    decay_fraction: float = 0.2
+    accumulation: int = 1  # micro-batches per optimizer step on each device
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What MFU needs: training FLOPs per token and one device's peak FLOP/s (None: unknown)."""
+
+    flops_per_token: float
+    peak_flops: float | None
 
 
 @dataclass
@@ -34,7 +49,8 @@ class LoopHistory:
     steps: list[dict] = field(default_factory=list)  # one row per step: step, loss, lr, ...
     evals: list[dict] = field(default_factory=list)  # one row per validation: step, val_loss
     seconds: float = 0.0
-    tokens: int = 0
+    tokens: int = 0  # over all devices
+    train_seconds: float = 0.0  # optimizer steps only (no validation, no checkpoints)
 
 
 def pick_device() -> str:
@@ -103,64 +119,98 @@ def _autocast(device: str):
 def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
           val_batches: Callable[[], Iterator] | None = None, tracker: Tracker | None = None,
           prefix: str = "train", progress: Callable[[int, dict], None] | None = None,
-          checkpointer: Checkpointer | None = None) -> LoopHistory:
-    """Run `settings.max_steps` optimizer steps over `batches` of (x, y) tensors.
+          checkpointer: Checkpointer | None = None, dist: Dist | None = None,
+          compile_model: bool = False, bytes_per_token: float | None = None,
+          throughput: Throughput | None = None,
+          on_eval: Callable[[int, object], None] | None = None) -> LoopHistory:
+    """Run `settings.max_steps` optimizer steps over `batches` of (x, y) tensors, each step
+    `settings.accumulation` micro-batches on every device.
 
     With a checkpointer, the run starts from its latest checkpoint of the same configuration
     (weights, optimizer, RNG, and the loader's position when `batches` has a state_dict) and
     saves one every `checkpointer.every` steps; the losses after a resume are those of an
-    uninterrupted run."""
+    uninterrupted run. Under torchrun (`dist`), the model is wrapped in DDP or FSDP2 here and
+    only rank 0 tracks; `model` stays the plain module (sharded in place under FSDP)."""
     import torch
 
-    tracker = tracker or NullTracker()
+    dist = dist or Dist(device=device)
+    tracker = tracker if dist.is_main and tracker is not None else NullTracker()
     model.to(device).train()
-    opt = make_optimizer(model, settings, device)
+    wrapped = parallelize(model, dist)
+    forward = torch.compile(wrapped) if compile_model else wrapped
+    opt = make_optimizer(wrapped, settings, device)
     history = LoopHistory()
     loader = batches if hasattr(batches, "state_dict") else None
     first_step = 0
     if checkpointer is not None and (path := checkpointer.latest()) is not None:
-        first_step, saved = checkpointer.restore(path, model, opt, loader)
+        first_step, saved = checkpointer.restore(path, wrapped, opt, loader, dist)
         history = LoopHistory(**saved)
     start = time.perf_counter() - history.seconds
+    timed = {"tokens": 0, "seconds": 0.0}  # after the first step (compilation, warm-up)
 
     def evaluate(step: int) -> None:
         if val_batches is None:
             return
-        val = validation_loss(model, val_batches, device)
-        history.evals.append({"step": step, "val_loss": val})
-        tracker.log_metrics({f"{prefix}/val_loss": val}, step=step)
-        log.info("%s step %d: val_loss %.4f", prefix, step, val)
+        val = validation_loss(forward, val_batches, device)
+        row = {"step": step, "val_loss": val}
+        metrics = {f"{prefix}/val_loss": val}
+        if bytes_per_token:
+            row["val_bits_per_byte"] = val / math.log(2) / bytes_per_token
+            metrics[f"{prefix}/val_bits_per_byte"] = row["val_bits_per_byte"]
+        history.evals.append(row)
+        tracker.log_metrics(metrics, step=step)
+        log.info("%s step %d: val_loss %.4f%s", prefix, step, val,
+                 f", {row['val_bits_per_byte']:.3f} bits/byte" if bytes_per_token else "")
+        if on_eval is not None:
+            on_eval(step, model)
 
     for step in range(first_step, settings.max_steps):
-        factor = lr_factor(step, warmup_steps=settings.warmup_steps,
-                           max_steps=settings.max_steps, min_lr_ratio=settings.min_lr_ratio)
+        began = time.perf_counter()
+        factor = lr_factor(step, warmup_steps=settings.warmup_steps, max_steps=settings.max_steps,
+                           min_lr_ratio=settings.min_lr_ratio, schedule=settings.schedule,
+                           decay_fraction=settings.decay_fraction)
         for group in opt.param_groups:
             group["lr"] = settings.lr * factor
-        x, y = next(batches)
-        x, y = x.to(device), y.to(device)
-        with _autocast(device):
-            loss = token_loss(model, x, y)
-        loss_value = loss.item()
+        loss_sum, tokens = 0.0, 0
+        for micro in range(settings.accumulation):
+            x, y = next(batches)
+            x, y = x.to(device), y.to(device)
+            with no_sync(wrapped, dist, sync=micro == settings.accumulation - 1), _autocast(device):
+                loss = token_loss(forward, x, y) / settings.accumulation
+                loss.backward()
+            loss_sum += loss.item()
+            tokens += int((y != IGNORE_INDEX).sum())
+        loss_value = mean_over_ranks(loss_sum, dist)
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"{prefix}: loss is {loss_value} at step {step}")
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
+        norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(),
                                               settings.grad_clip or float("inf"))
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP2: a DTensor
         opt.step()
         opt.zero_grad(set_to_none=True)
-        history.tokens += int((y != IGNORE_INDEX).sum())
-        elapsed = time.perf_counter() - start
+        step_seconds = time.perf_counter() - began
+        tokens *= dist.world_size
+        history.tokens += tokens
+        history.train_seconds += step_seconds
+        if step > first_step or settings.max_steps - first_step == 1:
+            timed["tokens"] += tokens
+            timed["seconds"] += step_seconds
         row = {"step": step, "loss": loss_value, "lr": settings.lr * factor,
-               "grad_norm": float(norm), "tokens_per_s": history.tokens / max(elapsed, 1e-9)}
+               "grad_norm": float(norm), "step_ms": step_seconds * 1000,
+               "tokens_per_s": timed["tokens"] / timed["seconds"] if timed["seconds"] else
+               tokens / max(step_seconds, 1e-9)}
+        if throughput is not None and throughput.peak_flops:
+            row["mfu"] = mfu(row["tokens_per_s"], throughput.flops_per_token,
+                             throughput.peak_flops, dist.world_size)
         history.steps.append(row)
         tracker.log_metrics({f"{prefix}/{k}": v for k, v in row.items() if k != "step"}, step=step)
-        if progress:
+        if progress and dist.is_main:
             progress(step, row)
         if (step + 1) % settings.eval_every == 0 and step + 1 < settings.max_steps:
             evaluate(step + 1)
         if checkpointer is not None and checkpointer.due(step + 1, settings.max_steps):
             history.seconds = time.perf_counter() - start
-            checkpointer.save(step + 1, model, opt, loader, history)
+            checkpointer.save(step + 1, wrapped, opt, loader, history, dist)
     evaluate(settings.max_steps)
     history.seconds = time.perf_counter() - start
     return history

@@ -1,0 +1,117 @@
+"""Pretraining throughput: tokens/s and MFU of danlu's training step (the stage's own `train`
+loop: AdamW, clipping, bf16 autocast on CUDA, torch.compile) for a preset, sequence length and
+device, on random tokens (the loader is measured in tokenizer_bench.py: far faster).
+
+  .venv/bin/python benchmarks/pretrain_bench.py --shape nanogpt            # CPU: against nanoGPT
+  .venv/bin/python benchmarks/pretrain_bench.py --preset d12 --seq-len 1024 --batch-size 16 \\
+      --vocab 50304 --device cuda --compile                                  # GPU: MFU
+
+`--shape nanogpt` is baselines.md's nanoGPT CPU recipe (4 layers, 4 heads, width 128, context
+64, batch 12, 65 characters): our tiny preset has that shape (SwiGLU 384 wide where nanoGPT's
+GELU MLP is 512, RMSNorm, RoPE). In the same run, gpt2_peer.py trains nanoGPT's architecture
+(GPT-2 blocks) of that shape with nanoGPT's loop, for a same-machine ratio; baselines.md's
+12,245 tokens/s for nanoGPT itself on a 2-core machine like this one is printed beside it.
+
+tokens/s and MFU are medians over the steps after --warmup (compilation, allocator warm-up).
+MFU uses danlu's FLOPs per token (pretrain/throughput.py: 6 x matmul weights + attention) and
+the detected GPU's dense bf16 peak, or --peak-tflops. The last lines are
+`pretrain_tokens_per_s=N` and, with a peak, `pretrain_mfu=F`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+NANOGPT_TOKENS_PER_S = 12_245  # baselines.md: 2 threads, 62.7 ms/iter, 4x4x128, ctx 64, batch 12
+
+
+def random_batches(vocab: int, batch: int, seq: int, device: str):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    while True:
+        x = torch.randint(0, vocab, (batch, seq + 1), generator=g)
+        yield x[:, :-1].to(device, non_blocking=True), x[:, 1:].to(device, non_blocking=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=["nanogpt"], help="a named peer's model shape")
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--seq-len", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--vocab", type=int, default=50304)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda if present)")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
+    parser.add_argument("--peak-tflops", type=float, default=None)
+    parser.add_argument("--nanogpt-tokens-per-s", type=float, default=NANOGPT_TOKENS_PER_S)
+    args = parser.parse_args(argv)
+    if args.shape == "nanogpt":
+        args.preset, args.seq_len, args.batch_size, args.vocab = "tiny", 64, 12, 65
+
+    import torch
+
+    from danlu.model.llama import build_model, count_parameters, llama_config
+    from danlu.pretrain.throughput import flops_per_token, peak_flops
+    from danlu.pretrain.trainer import LoopSettings, Throughput, set_threads, train
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    set_threads(args.threads)
+    config = llama_config(args.preset, vocab_size=args.vocab, context_length=args.seq_len,
+                          bos_id=0, eos_id=1, pad_id=2)
+    model = build_model(config, seed=0)
+    per_token = flops_per_token(config, args.seq_len)
+    peak = peak_flops(device, args.peak_tflops)
+    settings = LoopSettings(max_steps=args.warmup + args.steps, lr=1e-3, min_lr_ratio=1.0,
+                            warmup_steps=0, weight_decay=0.1, grad_clip=1.0,
+                            eval_every=10**9)
+    history = train(model, random_batches(args.vocab, args.batch_size, args.seq_len, device),
+                    settings, device=device, compile_model=args.compile,
+                    throughput=Throughput(per_token, peak))
+    del history.steps[: args.warmup]
+    step_tokens = args.batch_size * args.seq_len
+    ms = [r["step_ms"] for r in history.steps]
+    tokens_per_s = step_tokens * 1000 / statistics.median(ms)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; torch {torch.__version__}; compile={args.compile}")
+    print(f"model: {args.preset} ({config.num_hidden_layers} layers, width {config.hidden_size}, "
+          f"{config.num_attention_heads} heads), vocab {args.vocab}, "
+          f"{count_parameters(model) / 1e6:.2f}M parameters; batch {args.batch_size} x {args.seq_len}")
+    print(f"FLOPs per token: {per_token / 1e6:.1f} M; peak: "
+          f"{peak / 1e12:.0f} TFLOP/s" if peak else f"FLOPs per token: {per_token / 1e6:.1f} M; peak: unknown")
+    print(f"| model ({len(ms)} steps after {args.warmup}) | ms/step (median) | tokens/s | MFU |")
+    print("|---|---|---|---|")
+    mfu = tokens_per_s * per_token / peak if peak else None
+    print(f"| danlu {args.preset} (Llama) | {statistics.median(ms):.1f} | {tokens_per_s:,.0f} | "
+          f"{f'{mfu:.1%}' if mfu is not None else 'n/a'} |")
+    if args.shape == "nanogpt":
+        from gpt2_peer import GPT2, step_ms
+
+        torch.manual_seed(0)
+        peer = GPT2(args.vocab, args.seq_len, 4, 128, 4)
+        peer_ms = step_ms(peer, random_batches(args.vocab, args.batch_size, args.seq_len, device),
+                          args.steps, args.warmup, device)
+        peer_tps = step_tokens * 1000 / statistics.median(peer_ms)
+        n_peer = sum(p.numel() for p in peer.parameters())
+        print(f"| GPT-2 blocks (nanoGPT's architecture, {n_peer / 1e6:.2f}M), same run | "
+              f"{statistics.median(peer_ms):.1f} | {peer_tps:,.0f} | n/a |")
+        print(f"nanoGPT itself on this shape, baselines.md (2 cores): "
+              f"{args.nanogpt_tokens_per_s:,.0f} tokens/s: ratio {tokens_per_s / args.nanogpt_tokens_per_s:.2f}")
+        print(f"pretrain_vs_gpt2_same_run={tokens_per_s / peer_tps:.2f}")
+        print(f"pretrain_vs_nanogpt={tokens_per_s / args.nanogpt_tokens_per_s:.2f}")
+    print(f"pretrain_tokens_per_s={tokens_per_s:.0f}")
+    if mfu is not None:
+        print(f"pretrain_mfu={mfu:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Pretraining on several processes: the stage launches `torchrun` as a subprocess and relays
+its output line by line into the `danlu` log (so a Prefect flow run shows it live); each rank
+runs this module's `main`, and rank 0 logs into the stage's MLflow run.
+
+One node, from the stage (`train.nproc_per_node: 8`, or 0 for one per visible GPU):
+    danlu pretrain -S train.nproc_per_node=8
+By hand, or on several nodes (the same command on every node, with torchrun's rendezvous):
+    torchrun --nnodes=2 --node_rank=R --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 \\
+        --nproc_per_node=8 -m danlu.pretrain.launch --params params.yaml [-S key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from pathlib import Path
+
+from danlu.errors import DanluError
+
+log = logging.getLogger("danlu.pretrain")
+
+RUN_ID_ENV = "DANLU_PRETRAIN_RUN_ID"  # the stage's MLflow run, which rank 0 logs into
+TAIL_LINES = 40
+
+
+def processes(nproc_per_node: int) -> int:
+    """train.nproc_per_node resolved: 0 = one per visible GPU (one process without a GPU)."""
+    if nproc_per_node:
+        return nproc_per_node
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def torchrun_command(config_file: Path, root: Path, nproc: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={nproc}", "-m", "danlu.pretrain.launch",
+            "--config-json", str(config_file), "--root", str(root)]
+
+
+def run_torchrun(cfg, nproc: int, run_id: str | None):
+    """Run the pretrain stage under torchrun; returns rank 0's PretrainResult (read back from
+    the outputs). The config goes to the ranks whole (params and overrides resolved)."""
+    from danlu.pipeline import out_dir
+    from danlu.pretrain.stage import result_from
+
+    with tempfile.TemporaryDirectory(prefix="danlu-torchrun-") as tmp:
+        config_file = Path(tmp) / "config.json"
+        config_file.write_text(json.dumps(cfg.model_dump(mode="json")), encoding="utf-8")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get(
+            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}
+        if run_id:
+            env[RUN_ID_ENV] = run_id
+        command = torchrun_command(config_file, cfg.root, nproc)
+        log.info("pretrain: %s", " ".join(command))
+        relay(command, env, cfg.root)
+    return result_from(out_dir(cfg, "pretrain"))
+
+
+def relay(command: list[str], env: dict, cwd: Path) -> list[str]:
+    """Run `command`, each output line into the log as it comes; raise with the last lines
+    when it fails."""
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, cwd=cwd, bufsize=1) as proc:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            log.info("%s", line)
+    if proc.returncode != 0:
+        raise DanluError(f"torchrun exited with {proc.returncode}; its last lines:\n"
+                         + "\n".join(tail))
+    return list(tail)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One rank: the stage function with this process's share of the data."""
+    parser = argparse.ArgumentParser(description="danlu pretraining, one torchrun rank")
+    parser.add_argument("--config-json", type=Path, help="a resolved config (from the stage)")
+    parser.add_argument("--params", type=Path, help="params.yaml (when started by hand)")
+    parser.add_argument("--root", type=Path, help="project root for --config-json")
+    parser.add_argument("-S", "--set-param", action="append", default=[], dest="overrides")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+    logging.getLogger("danlu").setLevel(logging.INFO)
+
+    from danlu.config import Config, load_config
+    from danlu.pipeline import out_dir
+    from danlu.pretrain.distributed import init_distributed, shutdown
+    from danlu.pretrain.stage import pretrain
+
+    if args.config_json:
+        cfg = Config.model_validate(json.loads(args.config_json.read_text(encoding="utf-8")))
+        cfg._root = (args.root or Path.cwd()).resolve()
+    else:
+        cfg = load_config(args.params, args.overrides)
+    dist = init_distributed(cfg.train.distributed)
+    tracker = None
+    if dist.is_main and (run_id := os.environ.get(RUN_ID_ENV)):
+        from danlu.tracking.mlflow_runs import MlflowTracker
+
+        tracker = MlflowTracker(cfg, run_id)
+    try:
+        pretrain(cfg.model, cfg.train, out_dir(cfg, "tokenizer"), out_dir(cfg, "pretrain"),
+                 seed=cfg.seed, tracker=tracker, dist=dist)
+    finally:
+        shutdown(dist)
+
+
+if __name__ == "__main__":
+    main()

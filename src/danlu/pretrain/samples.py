@@ -1,0 +1,36 @@
+"""A sample generation during pretraining: what the model writes after a BOS, so a run's
+progress can be read, not only plotted. Seeded top-k sampling with its own generator (the
+training RNG is untouched, so a run with samples trains exactly like one without), and a
+plain forward per token: it works the same on a DDP or FSDP2 model, whose ranks all call it
+with the same inputs."""
+
+from __future__ import annotations
+
+TEMPERATURE = 0.8
+TOP_K = 50
+
+
+def generate_sample(model, tokenizer, n_tokens: int, device: str, seed: int) -> str:
+    import torch
+
+    from danlu.tokenizer.chat import BOS, EOS
+
+    bos, eos = tokenizer.convert_tokens_to_ids([BOS, EOS])
+    context = model.config.max_position_embeddings
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    ids = torch.tensor([[bos]], device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for _ in range(n_tokens):
+                logits = model(input_ids=ids[:, -context:]).logits[0, -1].float().cpu()
+                top = torch.topk(logits / TEMPERATURE, min(TOP_K, logits.numel()))
+                choice = torch.multinomial(torch.softmax(top.values, -1), 1, generator=generator)
+                token = int(top.indices[choice])
+                if token == eos:
+                    break
+                ids = torch.cat([ids, torch.tensor([[token]], device=device)], dim=1)
+    finally:
+        model.train(was_training)
+    return tokenizer.decode(ids[0, 1:].tolist(), skip_special_tokens=True)

@@ -1,5 +1,6 @@
 """Prefect flows: the parent flow `danlu-pipeline` and one subflow per stage."""
 
+import logging
 import os
 
 # Library logs (logger "danlu") go into the flow run logs; set before prefect is imported.
@@ -9,3 +10,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Weight loading/saving bars of transformers would flood the flow logs.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# Prefect attaches its API handler to "danlu" but leaves its level to the root's (WARNING): in
+# a flow run that a worker started (no danlu CLI around it), the stage's INFO lines would go.
+if logging.getLogger("danlu").level == logging.NOTSET:
+    logging.getLogger("danlu").setLevel(logging.INFO)

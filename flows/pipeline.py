@@ -8,7 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from danlu.config import load_config
 from danlu.pipeline import ORDER
-from flows.stages import SUBFLOWS
+from flows.stages import SUBFLOWS, run_on_pool
 from flows.summary import summary_markdown
 
 
@@ -33,7 +33,12 @@ def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: 
         parent.log_params({"params_hash": cfg.section_hash(), "stages": ",".join(chosen)})
         for name in chosen:
             logger.info("stage %s", name)
-            record = SUBFLOWS[name](params_path, overrides, parent.run_id, force)
+            if name == "pretrain" and cfg.train.work_pool:
+                logger.info("stage pretrain on work pool %s", cfg.train.work_pool)
+                record = run_on_pool(name, cfg.train.work_pool, params_path, overrides,
+                                     parent.run_id, force)
+            else:
+                record = SUBFLOWS[name](params_path, overrides, parent.run_id, force)
             records.append(record)
             parent.log_metrics({f"{name}.{k}": v for k, v in record["metrics"].items()})
         markdown = summary_markdown(records, parent.run_id, cfg)

@@ -40,3 +40,25 @@ def _publish_curate_stats(cfg) -> None:
 
 
 SUBFLOWS = {name: _subflow(name) for name in ORDER}
+# Module-level names, so that a deployment can point at a stage (flows/stages.py:pretrain_flow).
+pretrain_flow = SUBFLOWS["pretrain"]
+
+
+def run_on_pool(name: str, pool: str, params_path: str, overrides: list[str],
+                parent_run_id: str | None, force: bool) -> dict:
+    """The stage as a run of its deployment `danlu-<name>/<pool>` (made by `python -m
+    flows.deploy --pretrain-pool POOL`), picked up by that pool's worker; waits for it, then
+    reads its record from the outputs, which the worker's machine shares with this one."""
+    from prefect.deployments import run_deployment
+
+    from danlu.pipeline import last_record
+
+    run = run_deployment(f"danlu-{name}/{pool}", timeout=None, parameters={
+        "params_path": params_path, "overrides": overrides, "parent_run_id": parent_run_id,
+        "force": force})
+    if not run.state or not run.state.is_completed():
+        state = run.state.name if run.state else "no state"
+        message = run.state.message if run.state else ""
+        raise RuntimeError(f"stage {name} on work pool {pool!r}: flow run {run.id} ended "
+                           f"{state}: {message}")
+    return asdict(last_record(load_config(params_path, overrides), name))

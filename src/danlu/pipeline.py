@@ -232,6 +232,14 @@ def _record_path(cfg: Config, name: str) -> Path:
     return cfg.path(cfg.paths.outputs) / ".danlu" / f"{name}.json"
 
 
+def last_record(cfg: Config, name: str) -> StageRecord:
+    """The record the stage's last successful run wrote (by whichever process ran it)."""
+    path = _record_path(cfg, name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no record of a finished {name} stage")
+    return StageRecord(**json.loads(path.read_text())["record"])
+
+
 def cached_record(cfg: Config, name: str) -> StageRecord | None:
     """The last record of `name` if its fingerprint still holds and its outputs exist."""
     spec = STAGES[name]

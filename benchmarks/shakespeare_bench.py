@@ -19,7 +19,7 @@ Also printed: baselines.md's figure for nanoGPT itself (2.7205 bits per byte aft
 a 2-core machine like this one). The last line is `shakespeare_bits_per_byte_vs_nanogpt=D`,
 danlu's bits per byte minus the same-run peer's (negative: danlu is better).
 
-  .venv/bin/python benchmarks/shakespeare_bench.py [--vocab 2048] [--context 256] [--batch 16]
+  .venv/bin/python benchmarks/shakespeare_bench.py [--vocab 1024] [--context 128] [--batch 16]
 """
 
 from __future__ import annotations
@@ -163,14 +163,15 @@ def step_seconds(stage: Path, args) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab", type=int, default=2048)
-    parser.add_argument("--context", type=int, default=256)
+    parser.add_argument("--vocab", type=int, default=1024)
+    parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--schedule", default="wsd")
     parser.add_argument("--peer-steps", type=int, default=2000)
     parser.add_argument("--budget", type=float, default=None,
                         help="danlu's seconds (default: the same-run peer's)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer (needs --budget)")
     args = parser.parse_args(argv)
     path = data_root() / "tinyshakespeare" / "input.txt"
     if not path.is_file():
@@ -186,10 +187,13 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(0)
     print(f"tinyshakespeare: {len(train):,} train / {len(val):,} validation characters; "
           f"{torch.get_num_threads()} threads")
-    peer = run_peer(train, val, args.peer_steps)
+    if args.no_peer and not args.budget:
+        raise SystemExit("--no-peer needs --budget SECONDS")
+    peer = None if args.no_peer else run_peer(train, val, args.peer_steps)
     budget = args.budget or peer["seconds"]
-    print(f"peer (nanoGPT's recipe, GPT-2 blocks, {peer['params'] / 1e6:.2f}M): "
-          f"{peer['seconds']:.1f} s, val {peer['bits_per_byte']:.4f} bits/byte")
+    if peer:
+        print(f"peer (nanoGPT's recipe, GPT-2 blocks, {peer['params'] / 1e6:.2f}M): "
+              f"{peer['seconds']:.1f} s, val {peer['bits_per_byte']:.4f} bits/byte")
 
     from danlu.pretrain.stage import pretrain
 
@@ -214,11 +218,13 @@ def main(argv: list[str] | None = None) -> None:
     print("| run | wall s | val bits/byte |")
     print("|---|---|---|")
     print(f"| nanoGPT itself (baselines.md, 2 cores) | {NANOGPT_SECONDS} | {NANOGPT_BITS_PER_BYTE} |")
-    print(f"| nanoGPT's recipe, same run (GPT-2 blocks) | {peer['seconds']:.1f} | "
-          f"{peer['bits_per_byte']:.4f} |")
+    if peer:
+        print(f"| nanoGPT's recipe, same run (GPT-2 blocks) | {peer['seconds']:.1f} | "
+              f"{peer['bits_per_byte']:.4f} |")
     print(f"| danlu tiny, whole route | {seconds:.1f} | {bpb:.4f} |")
     print(f"shakespeare_bits_per_byte={bpb:.4f}")
-    print(f"shakespeare_bits_per_byte_vs_nanogpt={bpb - peer['bits_per_byte']:+.4f}")
+    if peer:
+        print(f"shakespeare_bits_per_byte_vs_nanogpt={bpb - peer['bits_per_byte']:+.4f}")
 
 
 if __name__ == "__main__":

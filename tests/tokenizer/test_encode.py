@@ -79,6 +79,7 @@ def reference(tokenizer):
 def small_chunks(monkeypatch):
     """Chunks of a few documents, so a small corpus spreads over many tasks and workers."""
     monkeypatch.setattr(encode_module, "_CHUNK_BYTES", 300)
+    monkeypatch.setattr(encode_module, "_FORK_CHUNK_BYTES", 300)
     monkeypatch.setattr(encode_module, "_CHUNK_DOCS", 3)
     monkeypatch.setattr(encode_module, "_AHEAD", 1)
 
@@ -97,6 +98,33 @@ def test_same_ids_as_encode_in_order(tokenizer, reference, engine, workers, smal
     assert len(got) == len(texts)
     assert [g.tolist() for g in got] == reference(texts)
     assert all(g.dtype == np.uint16 for g in got)
+
+
+_REAL_RANGE = encode_module._encode_range
+
+
+def _range_with_pid(bounds):
+    """_encode_range that notes which process ran it (module level: the pool pickles it)."""
+    import os
+
+    with open(os.environ["DANLU_TEST_PIDS"], "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    return _REAL_RANGE(bounds)
+
+
+@pytest.mark.skipif(encode_module._FORK is None, reason="forked workers are Linux-only")
+def test_a_list_is_encoded_in_forked_workers_with_the_same_ids(tokenizer, reference, small_chunks,
+                                                             monkeypatch, tmp_path):
+    import os
+
+    texts = _english(200, seed=3)
+    monkeypatch.setenv("DANLU_TEST_PIDS", str(tmp_path / "pids"))
+    monkeypatch.setattr(encode_module, "_encode_range", _range_with_pid)
+    got = [g.tolist() for g in encode_texts(tokenizer, texts, 2, engine="tiktoken")]
+    assert got == reference(texts)
+    pids = set((tmp_path / "pids").read_text().split())
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # two workers, neither this process
+    assert encode_module._FORKED is None  # nothing left pointing at the texts
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -187,7 +187,8 @@ def _encode(
     counts: list[int] = []
 
     def counted() -> Iterator[np.ndarray]:
-        for ids in encoder.encode_texts(d.text for d in docs):
+        # a list, not a generator: the encoder's forked workers read it from memory
+        for ids in encoder.encode_texts([d.text for d in docs]):
             counts.append(len(ids))
             yield ids
 

@@ -58,3 +58,43 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir: Path) -> Path:
     folder = tmp_path_factory.mktemp("tiny-model")
     save_model(build_model(config, seed=0), tok, folder)
     return folder
+
+
+STAGE_TEXTS = [
+    "The quick brown fox jumps over the lazy dog while the cat sleeps in the sun.",
+    "def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n",
+    "Python's str.split splits a string into a list of words, by whitespace by default.",
+    "What does textwrap.dedent do? It removes common leading whitespace from every line.",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_stage_project(tmp_path_factory, repo_root: Path, tiny_tokenizer_dir: Path):
+    """make(name): a project (the repo's params.yaml) whose outputs/tokenizer holds the tiny
+    tokenizer, token shards of English text and stats.json, as the tokenizer stage leaves them."""
+    import json
+    import shutil
+
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from danlu.tokenizer.chat import BOS
+    from danlu.tokenizer.shards import write_shards
+
+    def make(name: str) -> Path:
+        root = tmp_path_factory.mktemp(name)
+        shutil.copy(repo_root / "params.yaml", root / "params.yaml")
+        stage = root / "outputs" / "tokenizer"
+        shutil.copytree(tiny_tokenizer_dir, stage / "tokenizer")
+        tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+        bos = tok.convert_tokens_to_ids(BOS)
+        rng = np.random.default_rng(0)
+        docs = [tok.encode(" ".join(rng.choice(STAGE_TEXTS, 3))) for _ in range(300)]
+        write_shards(stage / "shards", "train", docs[:270], len(tok), bos_id=bos, max_tokens=5000)
+        write_shards(stage / "shards", "val", docs[270:], len(tok), bos_id=bos, max_tokens=10**6)
+        val_bytes = sum(len(tok.decode(d).encode()) for d in docs[270:])
+        (stage / "stats.json").write_text(json.dumps(
+            {"val_bytes": val_bytes, "val_tokens": sum(len(d) for d in docs[270:])}))
+        return root
+
+    return make

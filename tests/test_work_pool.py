@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,28 +30,8 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, repo_root: Path, tiny_tokenizer_dir: Path) -> Path:
-    """A project whose outputs/tokenizer holds a tokenizer and token shards."""
-    import json
-
-    import numpy as np
-    from transformers import AutoTokenizer
-
-    from danlu.tokenizer.chat import BOS
-    from danlu.tokenizer.shards import write_shards
-
-    root = tmp_path_factory.mktemp("pool-project")
-    shutil.copy(repo_root / "params.yaml", root / "params.yaml")
-    stage = root / "outputs" / "tokenizer"
-    shutil.copytree(tiny_tokenizer_dir, stage / "tokenizer")
-    tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
-    rng = np.random.default_rng(0)
-    docs = [rng.integers(10, len(tok), size=int(rng.integers(20, 80))) for _ in range(200)]
-    bos = tok.convert_tokens_to_ids(BOS)
-    write_shards(stage / "shards", "train", docs[:180], len(tok), bos_id=bos, max_tokens=10**6)
-    write_shards(stage / "shards", "val", docs[180:], len(tok), bos_id=bos, max_tokens=10**6)
-    (stage / "stats.json").write_text(json.dumps({"val_bytes": 4000, "val_tokens": 1000}))
-    return root
+def project(tokenizer_stage_project) -> Path:
+    return tokenizer_stage_project("pool-project")
 
 
 def test_pretrain_runs_on_the_pool_worker_and_reports_back(server: str, project: Path,

@@ -3,7 +3,6 @@ split or the number of workers, and a killed run resumed redoing only unfinished
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal

@@ -14,12 +14,6 @@ import pytest
 
 from danlu.config import load_config
 
-TEXTS = [
-    "The quick brown fox jumps over the lazy dog while the cat sleeps in the sun.",
-    "def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n",
-    "Python's str.split splits a string into a list of words, by whitespace by default.",
-    "What does textwrap.dedent do? It removes common leading whitespace from every line.",
-]
 SMALL = ["model.context_length=32", "train.batch_size=4", "train.max_steps=6",
          "train.warmup_steps=1", "train.eval_every=3", "train.eval_batches=2",
          "train.checkpoint_every=0", "train.threads=1", "train.compile=false",
@@ -27,27 +21,8 @@ SMALL = ["model.context_length=32", "train.batch_size=4", "train.max_steps=6",
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, repo_root: Path, tiny_tokenizer_dir: Path) -> Path:
-    """A project whose outputs/tokenizer holds a tokenizer and real token shards."""
-    from transformers import AutoTokenizer
-
-    from danlu.tokenizer.chat import BOS
-    from danlu.tokenizer.shards import write_shards
-
-    root = tmp_path_factory.mktemp("project")
-    shutil.copy(repo_root / "params.yaml", root / "params.yaml")
-    stage = root / "outputs" / "tokenizer"
-    shutil.copytree(tiny_tokenizer_dir, stage / "tokenizer")
-    tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
-    bos = tok.convert_tokens_to_ids(BOS)
-    rng = np.random.default_rng(0)
-    docs = [tok.encode(" ".join(rng.choice(TEXTS, 3))) for _ in range(300)]
-    write_shards(stage / "shards", "train", docs[:270], len(tok), bos_id=bos, max_tokens=5000)
-    write_shards(stage / "shards", "val", docs[270:], len(tok), bos_id=bos, max_tokens=10**6)
-    val_text = sum(len(tok.decode(d).encode()) for d in docs[270:])
-    (stage / "stats.json").write_text(json.dumps(
-        {"val_bytes": val_text, "val_tokens": sum(len(d) for d in docs[270:])}))
-    return root
+def project(tokenizer_stage_project) -> Path:
+    return tokenizer_stage_project("project")
 
 
 def config(project: Path, *overrides: str):

@@ -2,7 +2,8 @@
 
 Only with a Prefect server (PREFECT_API_URL set, as for deployments and `prefect server start`):
 in embedded mode every worker process would start its own temporary server (about a minute
-for two workers, measured), so there the stage keeps its own process pool.
+for two workers, measured), so there the stage keeps its own process pool (or Dask client).
+With `curate.execution.dask_address`, the tasks run on that cluster through prefect-dask.
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ def curate_shard(fn: Callable, job, shard: str):
     return fn(job)
 
 
-def prefect_shard_runner(workers: int) -> PrefectTasks | None:
-    """Shards as tasks in a process pool when a Prefect server is there to show them."""
+def prefect_shard_runner(workers: int, dask_address: str | None = None) -> PrefectTasks | None:
+    """Shards as tasks when a Prefect server is there to show them: on the Dask cluster that
+    params name (prefect-dask's DaskTaskRunner), else in a local process pool."""
     if not os.environ.get("PREFECT_API_URL"):
         return None
+    if dask_address:
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            return None  # the stage's own Dask client runs them; it names the extra if missing
+        return PrefectTasks(DaskTaskRunner(address=dask_address), f"Dask cluster at {dask_address}")
     return PrefectTasks(ProcessPoolTaskRunner(max_workers=workers), f"{workers} processes")

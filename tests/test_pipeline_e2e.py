@@ -148,7 +148,7 @@ def test_shards_run_as_prefect_tasks_with_the_same_output(prefect, tmp_path: Pat
 
     @flow
     def with_tasks() -> dict:
-        with shard_runner(lambda workers: PrefectTasks(ThreadPoolTaskRunner(2), "threads")):
+        with shard_runner(lambda workers, dask: PrefectTasks(ThreadPoolTaskRunner(2), "threads")):
             return curate(cfg, inputs, tmp_path / "tasks").stats
 
     tasks = with_tasks()
@@ -157,6 +157,48 @@ def test_shards_run_as_prefect_tasks_with_the_same_output(prefect, tmp_path: Pat
     assert tasks == plain and tasks["shards"] > 1
     for name in ("documents/part-00000.parquet", "dropped/part-00000.parquet", "stats.json"):
         assert (tmp_path / "tasks" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
+def test_shards_run_as_prefect_tasks_on_a_dask_cluster(prefect, tmp_path: Path, repo_root: Path,
+                                                        monkeypatch):
+    """With a server and curate.execution.dask_address, the flow's shard runner is
+    prefect-dask's DaskTaskRunner on that cluster; the output is the plain run's."""
+    import sys
+
+    distributed = pytest.importorskip("distributed", reason="danlu[dask] is not installed")
+    pytest.importorskip("prefect_dask", reason="danlu[dask] is not installed")
+    from prefect import flow
+    from prefect.settings import PREFECT_API_URL
+
+    sys.path.insert(0, str(repo_root / "tests" / "curate"))
+    from curate_fixtures import build_corpus
+
+    from danlu.config import load_config
+    from danlu.curate import curate
+    from danlu.curate.execute import choose_runner, shard_runner
+    from flows.shards import prefect_shard_runner
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())  # the harness's server
+    cfg = load_config(repo_root / "params.yaml").curate
+    cfg = cfg.model_copy(update={"quality": cfg.quality.model_copy(update={"enabled": False})})
+    inputs = build_corpus(tmp_path / "inputs")
+    plain = curate(cfg.model_copy(update={"execution": cfg.execution.model_copy(
+        update={"workers": 1})}), inputs, tmp_path / "plain").stats
+    # threads in this process: the harness's server settings reach the tasks
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        on_dask = cfg.model_copy(update={"execution": cfg.execution.model_copy(
+            update={"dask_address": cluster.scheduler_address})})
+
+        @flow
+        def with_tasks() -> tuple[dict, str]:
+            with shard_runner(prefect_shard_runner):
+                name = choose_runner(on_dask.execution, 4).name
+                return curate(on_dask, inputs, tmp_path / "dask").stats, name
+
+        stats, runner = with_tasks()
+    assert runner == f"Prefect tasks (Dask cluster at {cluster.scheduler_address})"
+    assert stats == plain and stats["shards"] > 1
 
 
 def test_a_second_run_with_nothing_changed_reuses_every_stage(first_run: dict, project: Path):

@@ -90,14 +90,16 @@ class DaskCluster:
                 yield future.result()
 
 
-_CHOSEN: ContextVar[Callable[[int], ShardRunner | None] | None] = ContextVar(
+# make(workers, dask_address) -> a runner, or None to leave the choice to choose_runner
+_CHOSEN: ContextVar[Callable[[int, str | None], ShardRunner | None] | None] = ContextVar(
     "shard_runner", default=None)
 
 
 @contextmanager
-def shard_runner(make: Callable[[int], ShardRunner | None]) -> Iterator[None]:
-    """Within the block, shards run on `make(workers)` (when it gives one) unless params name a
-    Dask cluster: how the Prefect flow hands its task runner to the stage."""
+def shard_runner(make: Callable[[int, str | None], ShardRunner | None]) -> Iterator[None]:
+    """Within the block, shards run on `make(workers, dask_address)` when it gives a runner:
+    how the Prefect flow hands its task runner (processes, or prefect-dask's on the cluster
+    that params name) to the stage."""
     token = _CHOSEN.set(make)
     try:
         yield
@@ -106,15 +108,16 @@ def shard_runner(make: Callable[[int], ShardRunner | None]) -> Iterator[None]:
 
 
 def choose_runner(cfg: ExecutionConfig, n_jobs: int) -> ShardRunner:
-    """Dask when an address is given; else the runner of the enclosing `shard_runner` block;
-    else local processes, or this process when there is one job or one worker (a pool would
-    only add its start-up)."""
-    if cfg.dask_address:
-        return DaskCluster(cfg.dask_address)
+    """The runner of the enclosing `shard_runner` block when it gives one; else the Dask
+    cluster that params name; else local processes, or this process when there is one job or
+    one worker (a pool would only add its start-up)."""
     workers = min(cfg.workers or os.cpu_count() or 1, n_jobs)
     make = _CHOSEN.get()
-    if make is not None and workers > 1 and (runner := make(workers)) is not None:
+    if make is not None and (workers > 1 or cfg.dask_address) and (
+            runner := make(workers, cfg.dask_address)) is not None:
         return runner
+    if cfg.dask_address:
+        return DaskCluster(cfg.dask_address)
     if workers <= 1:
         return InProcess()
     return LocalProcesses(workers)

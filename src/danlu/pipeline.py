@@ -174,7 +174,7 @@ STAGES: dict[str, StageSpec] = {
                   _tokenizer),
         StageSpec("pretrain", ("seed", "model", "train"), ("model", "pretrain", "tokenizer"),
                   _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json"),
-                  _paths("pretrain/model"), _paths("pretrain/metrics.json"),
+                  _paths("pretrain/model", "pretrain/samples.jsonl"), _paths("pretrain/metrics.json"),
                   _paths("pretrain/loss.csv"), _pretrain),
         StageSpec("sft", ("seed", "sft", "train.threads"), ("finetune", "pretrain", "tokenizer"),
                   lambda cfg: [out_dir(cfg, "pretrain") / "model", cfg.path(cfg.sft.data)],

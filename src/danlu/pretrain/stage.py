@@ -95,9 +95,9 @@ def publish_model(out_dir: Path, model, tokenizer, history, metrics: dict[str, f
         save_model(model, tokenizer, tmp / "model")
         write_curve(tmp / "loss.csv", history.steps, history.evals)
         atomic_write_json(tmp / "metrics.json", metrics)
-        if samples:
-            lines = (json.dumps(s, ensure_ascii=False) for s in samples)
-            (tmp / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if samples is not None:  # pretraining: always there (an output in dvc.yaml), maybe empty
+            lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+            (tmp / "samples.jsonl").write_text(lines, encoding="utf-8")
     return Path(out_dir)
 
 

@@ -69,3 +69,18 @@ def test_saved_model_reloads_with_identical_logits(model, tmp_path: Path, tiny_t
         assert torch.equal(model(input_ids=x).logits, again(input_ids=x).logits)
     end_id = tok.convert_tokens_to_ids("<|end|>")
     assert end_id in again.generation_config.eos_token_id
+
+
+def test_cuda_devices_by_index_get_bf16_autocast():
+    """Under torchrun the device is "cuda:N": autocast applies to it as to "cuda"."""
+    import contextlib
+    import warnings
+
+    from danlu.pretrain.trainer import _autocast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no CUDA here: torch disables the context it made
+        for device in ("cuda", "cuda:3"):
+            context = _autocast(device)
+            assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
+    assert isinstance(_autocast("cpu"), contextlib.nullcontext)

@@ -86,7 +86,7 @@ def make_optimizer(model, settings: LoopSettings, device: str):
     groups = [{"params": decay, "weight_decay": settings.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.95), eps=1e-8,
-                             fused=device == "cuda")
+                             fused=device.startswith("cuda"))
 
 
 def validation_loss(model, batches: Callable[[], Iterator], device: str) -> float:
@@ -111,7 +111,7 @@ def _autocast(device: str):
 
     import torch
 
-    if device == "cuda":
+    if device.startswith("cuda"):  # "cuda:N" under torchrun
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

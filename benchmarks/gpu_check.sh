@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One device call for issue 5's GPU target: tokens/s and MFU of the pretrain step on the GPU.
+# Runs with the device image's own python3 (torch, transformers, numpy there; danlu's code
+# from src/, no install: the trainer and the model import neither pydantic nor MLflow).
+#
+#   run: bash benchmarks/gpu_check.sh      (about 3-4 minutes on an H100/H200)
+#
+# Rows: the d12 preset (~124M with a 50,304 vocab, GPT-2 small's shape) at sequence length
+# 1,024, bf16 autocast, fused AdamW, compiled and not; the target is >= 45% MFU on an H100
+# (llm.c ~41%, nanochat 41-46%). Full output under $OUT when the device tool gives one.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/src:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
+PY="${PYTHON:-python3}"
+OUT_DIR="${OUT:-/tmp/danlu-gpu-check}"
+mkdir -p "$OUT_DIR"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT_DIR/gpu.txt"
+"$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+
+run() {  # name, then pretrain_bench.py arguments
+  local name="$1"; shift
+  echo "== $name: $*"
+  timeout 300 "$PY" benchmarks/pretrain_bench.py "$@" > "$OUT_DIR/$name.log" 2>&1
+  local rc=$?
+  grep -E "^\| danlu|^device|^model|^FLOPs|pretrain_mfu|pretrain_tokens_per_s" "$OUT_DIR/$name.log"
+  [ $rc -eq 0 ] || { echo "  failed ($rc):"; tail -15 "$OUT_DIR/$name.log"; }
+}
+
+run d12-compiled-b16 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
+  --compile --steps 30 --warmup 10
+run d12-compiled-b32 --preset d12 --seq-len 1024 --batch-size 32 --vocab 50304 --device cuda \
+  --compile --steps 30 --warmup 10
+run d12-eager-b16 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
+  --steps 20 --warmup 5

@@ -45,15 +45,16 @@ pretrain_flow = SUBFLOWS["pretrain"]
 
 
 def run_on_pool(name: str, pool: str, params_path: str, overrides: list[str],
-                parent_run_id: str | None, force: bool) -> dict:
+                parent_run_id: str | None, force: bool, timeout: float | None = None) -> dict:
     """The stage as a run of its deployment `danlu-<name>/<pool>` (made by `python -m
     flows.deploy --pretrain-pool POOL`), picked up by that pool's worker; waits for it, then
-    reads its record from the outputs, which the worker's machine shares with this one."""
+    reads its record from the outputs, which the worker's machine shares with this one.
+    `timeout` (seconds; None = as long as it takes) bounds the wait."""
     from prefect.deployments import run_deployment
 
     from danlu.pipeline import last_record
 
-    run = run_deployment(f"danlu-{name}/{pool}", timeout=None, parameters={
+    run = run_deployment(f"danlu-{name}/{pool}", timeout=timeout, parameters={
         "params_path": params_path, "overrides": overrides, "parent_run_id": parent_run_id,
         "force": force})
     if not run.state or not run.state.is_completed():

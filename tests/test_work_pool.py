@@ -64,7 +64,7 @@ def test_pretrain_runs_on_the_pool_worker_and_reports_back(server: str, project:
                               stderr=subprocess.DEVNULL)
     try:
         record = run_on_pool("pretrain", POOL, str(project / "params.yaml"), SMALL,
-                             parent_run_id=None, force=True)
+                             parent_run_id=None, force=True, timeout=600)
     finally:
         worker.terminate()
         worker.wait(timeout=60)

@@ -85,13 +85,27 @@ def test_torchrun_matches_one_process_accumulating_the_same_batch(project: Path,
     cfg = config(project, "train.batch_tokens=256", "train.nproc_per_node=2",
                  f"train.distributed={strategy}", "train.sample_tokens=4")
     shutil.rmtree(cfg.path("outputs/pretrain"), ignore_errors=True)
-    two = run_torchrun(cfg, 2, run_id=None)
+    two = run_torchrun(cfg, 2, run_id=None, timeout=300)
     assert two.metrics["train_tokens"] == one.metrics["train_tokens"] == 6 * 256
     assert np.allclose(losses(two.out_dir), losses(one.out_dir), rtol=1e-4)
     assert two.metrics["val_loss"] == pytest.approx(one.metrics["val_loss"], rel=1e-4)
     # rank 0 saved the whole model (gathered from the shards under FSDP): it loads anywhere
     model = AutoModelForCausalLM.from_pretrained(str(two.model_dir))
     assert sum(p.numel() for p in model.parameters()) == one.metrics["n_params"]
+
+
+def test_a_command_past_its_timeout_is_stopped_and_named(tmp_path: Path) -> None:
+    import sys
+    import time
+
+    from danlu.errors import DanluError
+    from danlu.pretrain.launch import relay
+
+    began = time.monotonic()
+    script = "import time\nprint('started', flush=True)\ntime.sleep(60)"
+    with pytest.raises(DanluError, match=r"ran past 1 s and was stopped;.*\nstarted"):
+        relay([sys.executable, "-c", script], {}, tmp_path, timeout=1)
+    assert time.monotonic() - began < 30
 
 
 def descendants(pid: int) -> list[int]:
@@ -149,7 +163,7 @@ def test_fsdp_run_killed_mid_training_resumes_with_the_same_losses(project: Path
     saved = sorted(p.name for p in checkpoints.glob("step-*"))
     assert saved and not out.exists()
     with caplog.at_level("INFO", logger="danlu.pretrain"):
-        resumed = run_torchrun(cfg, 2, run_id=None)
+        resumed = run_torchrun(cfg, 2, run_id=None, timeout=300)
     assert f"resumed from {checkpoints / saved[-1]}" in caplog.text
     assert np.allclose(losses(resumed.out_dir), losses(one.out_dir), rtol=1e-4)
     assert len(losses(resumed.out_dir)) == 40

@@ -44,9 +44,10 @@ def torchrun_command(config_file: Path, root: Path, nproc: int) -> list[str]:
             "--config-json", str(config_file), "--root", str(root)]
 
 
-def run_torchrun(cfg, nproc: int, run_id: str | None):
+def run_torchrun(cfg, nproc: int, run_id: str | None, timeout: float | None = None):
     """Run the pretrain stage under torchrun; returns rank 0's PretrainResult (read back from
-    the outputs). The config goes to the ranks whole (params and overrides resolved)."""
+    the outputs). The config goes to the ranks whole (params and overrides resolved).
+    `timeout` (seconds; None = as long as it takes) kills a run that outlives it."""
     from danlu.pipeline import out_dir
     from danlu.pretrain.stage import result_from
 
@@ -59,20 +60,39 @@ def run_torchrun(cfg, nproc: int, run_id: str | None):
             env[RUN_ID_ENV] = run_id
         command = torchrun_command(config_file, cfg.root, nproc)
         log.info("pretrain: %s", " ".join(command))
-        relay(command, env, cfg.root)
+        relay(command, env, cfg.root, timeout)
     return result_from(out_dir(cfg, "pretrain"))
 
 
-def relay(command: list[str], env: dict, cwd: Path) -> list[str]:
+def relay(command: list[str], env: dict, cwd: Path, timeout: float | None = None) -> list[str]:
     """Run `command`, each output line into the log as it comes; raise with the last lines
-    when it fails."""
+    when it fails or outlives `timeout`."""
+    import signal
+    import threading
+
     tail: deque[str] = deque(maxlen=TAIL_LINES)
+    expired = threading.Event()
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=env, cwd=cwd, bufsize=1) as proc:
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            tail.append(line)
-            log.info("%s", line)
+
+        def stop() -> None:  # torchrun passes SIGTERM on to its ranks and waits for them
+            expired.set()
+            proc.send_signal(signal.SIGTERM)
+
+        watchdog = threading.Timer(timeout, stop) if timeout else None
+        if watchdog:
+            watchdog.start()
+        try:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                tail.append(line)
+                log.info("%s", line)
+        finally:
+            if watchdog:
+                watchdog.cancel()
+    if expired.is_set():
+        raise DanluError(f"torchrun ran past {timeout} s and was stopped; its last lines:\n"
+                         + "\n".join(tail))
     if proc.returncode != 0:
         raise DanluError(f"torchrun exited with {proc.returncode}; its last lines:\n"
                          + "\n".join(tail))

@@ -384,10 +384,16 @@ def load_config(params: Path | str | None = None, overrides: list[str] | None = 
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = apply_overrides(raw, overrides or [])
+    return config_from_data(apply_overrides(raw, overrides or []), path.resolve().parent,
+                            str(path))
+
+
+def config_from_data(data: dict, root: Path, source: str) -> Config:
+    """Validate a params mapping (`source` names it in errors); paths resolve against `root`.
+    Also how a resolved config travels to other processes (torchrun's ranks) as JSON."""
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, str(path))) from None
-    cfg._root = path.resolve().parent
+        raise ConfigError(_format_errors(exc, source)) from None
+    cfg._root = Path(root).resolve()
     return cfg

@@ -54,8 +54,8 @@ def run_torchrun(cfg, nproc: int, run_id: str | None, timeout: float | None = No
     with tempfile.TemporaryDirectory(prefix="danlu-torchrun-") as tmp:
         config_file = Path(tmp) / "config.json"
         config_file.write_text(json.dumps(cfg.model_dump(mode="json")), encoding="utf-8")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get(
-            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}
+        # (each rank shares the node's cores out itself: trainer.set_threads)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if run_id:
             env[RUN_ID_ENV] = run_id
         command = torchrun_command(config_file, cfg.root, nproc)
@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
     logging.getLogger("danlu").setLevel(logging.INFO)
 
-    from danlu.config import Config, load_config
+    from danlu.config import config_from_data, load_config
     from danlu.pipeline import out_dir
     from danlu.pretrain.distributed import init_distributed, shutdown
     from danlu.pretrain.stage import pretrain
 
     if args.config_json:
-        cfg = Config.model_validate(json.loads(args.config_json.read_text(encoding="utf-8")))
-        cfg._root = (args.root or Path.cwd()).resolve()
+        data = json.loads(args.config_json.read_text(encoding="utf-8"))
+        cfg = config_from_data(data, args.root or Path.cwd(), str(args.config_json))
     else:
         cfg = load_config(args.params, args.overrides)
     dist = init_distributed(cfg.train.distributed)

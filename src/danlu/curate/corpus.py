@@ -235,7 +235,7 @@ def apply_line_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, scra
     dropped."""
     import pyarrow.compute as pc
 
-    from danlu.curate.dedup import normalize, normalized_hash
+    from danlu.curate.dedup import text_hash
     from danlu.curate.line_dedup import remove_units, repeated_units
     from danlu.curate.output import UNIT_HASHES_COLUMN
     from danlu.curate.words import split_words
@@ -282,7 +282,7 @@ def apply_line_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, scra
             n_bytes = len(new.encode("utf-8"))
             stats.bytes_removed[LINE_STEP] += int(sizes[index]) - n_bytes
             for column, value in zip(["row", *REWRITTEN_COLUMNS], [
-                int(row), new, len(new), n_words, n_bytes, normalized_hash(normalize(new))]):
+                int(row), new, len(new), n_words, n_bytes, text_hash(new)]):
                 rewritten[column].append(value)
         corpus.drop(np.array(dropped, dtype=np.int64), LINE_STEP, details, stats)
         changed_docs += len(rewritten["row"])

@@ -131,7 +131,7 @@ def run_datatrove(python: Path, inputs: BenchInput, work: Path, workers: int, ex
     cmd = [str(python), str(HERE / "datatrove_pipeline.py"), "--input", str(inputs.folder),
            "--work", str(dt_work), "--workers", str(workers), "--extractor", extractor]
     wall, stdout = timed(cmd)
-    line = next(l for l in stdout.splitlines() if l.startswith("DATATROVE_RESULT "))
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("DATATROVE_RESULT "))
     result = json.loads(line.split(" ", 1)[1])
     row.docs_in, row.kept = result["read"], result["kept"]
     stages = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from danlu.tokenizer.chat import BOS, CHAT_TEMPLATE, END, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS
 
 WORDS = (
     "the a cat dog sat ran on under mat house red blue big small tree car river "

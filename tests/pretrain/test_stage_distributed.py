@@ -74,16 +74,20 @@ def test_batch_tokens_that_do_not_divide_are_named(project: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_torchrun_matches_one_process_accumulating_the_same_batch(project: Path,
-                                                                  strategy: str) -> None:
+@pytest.mark.parametrize(("strategy", "compiled"),
+                         [("ddp", False), ("fsdp", False), ("ddp", True), ("fsdp", True)])
+def test_torchrun_matches_one_process_accumulating_the_same_batch(project: Path, strategy: str,
+                                                                  compiled: bool) -> None:
+    """Compiled too (each rank's inductor C++ graphs; DDP's bucketed graph splitting, FSDP2's
+    hooks): the GPU route's shape, run on the CPU."""
     from transformers import AutoModelForCausalLM
 
     from danlu.pretrain.launch import run_torchrun
 
     one = run_here(config(project, "train.batch_tokens=256"), f"one-{strategy}")
     cfg = config(project, "train.batch_tokens=256", "train.nproc_per_node=2",
-                 f"train.distributed={strategy}", "train.sample_tokens=4")
+                 f"train.distributed={strategy}", "train.sample_tokens=4",
+                 f"train.compile={str(compiled).lower()}")
     shutil.rmtree(cfg.path("outputs/pretrain"), ignore_errors=True)
     two = run_torchrun(cfg, 2, run_id=None, timeout=300)
     assert two.metrics["train_tokens"] == one.metrics["train_tokens"] == 6 * 256

@@ -104,3 +104,31 @@ def test_all_cores_are_shared_among_the_processes_of_a_node(monkeypatch):
         assert torch.get_num_threads() == 8
     finally:
         torch.set_num_threads(before)
+
+
+def test_compiled_training_gives_the_eager_losses(tiny_model_dir: Path):
+    """train.compile compiles the model and its loss as one graph (inductor's C++ backend on
+    the CPU); the losses, validation included, are those of eager training, and the
+    compiled graph is what ran (one compile for training, one for no-grad validation)."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    torch._dynamo.reset()
+    eager_model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    compiled_model = copy.deepcopy(eager_model)
+    settings = LoopSettings(max_steps=4, lr=3e-3, min_lr_ratio=0.1, warmup_steps=1,
+                            weight_decay=0.1, grad_clip=1.0, eval_every=2, accumulation=2)
+    vocab = eager_model.config.vocab_size
+    val = lambda: (b for _, b in zip(range(2), repeating_batches(vocab)))  # noqa: E731
+    eager = train(eager_model, repeating_batches(vocab), settings, device="cpu", val_batches=val)
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    compiled = train(compiled_model, repeating_batches(vocab), settings, device="cpu",
+                     val_batches=val, compile_model=True)
+    assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]
+    assert [s["loss"] for s in compiled.steps] == pytest.approx(
+        [s["loss"] for s in eager.steps], rel=1e-4)
+    assert [e["val_loss"] for e in compiled.evals] == pytest.approx(
+        [e["val_loss"] for e in eager.evals], rel=1e-4)

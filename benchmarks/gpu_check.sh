@@ -16,6 +16,19 @@ OUT_DIR="${OUT:-/tmp/danlu-gpu-check}"
 mkdir -p "$OUT_DIR"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT_DIR/gpu.txt"
 "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+# The card's own bf16 matmul ceiling (random data, 8192^3, median of 20 after 5): MFU is quoted
+# against the datasheet peak; this says how much of it the card gives any program.
+"$PY" - <<'PYEOF' 2>&1 | tee "$OUT_DIR/ceiling.txt"
+import statistics, torch
+a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+times = []
+for i in range(25):
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record(); a @ b; end.record(); torch.cuda.synchronize()
+    if i >= 5:
+        times.append(start.elapsed_time(end) / 1000)
+print(f"bf16 matmul 8192^3: {2 * 8192**3 / statistics.median(times) / 1e12:.0f} TFLOP/s (median of 20)")
+PYEOF
 
 run() {  # name, then pretrain_bench.py arguments
   local name="$1"; shift

@@ -155,6 +155,8 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
 
     dist = dist or Dist(device=device)
     tracker = tracker if dist.is_main and tracker is not None else NullTracker()
+    if device.startswith("cuda"):  # what autocast leaves in fp32 may use TF32 tensor cores
+        torch.set_float32_matmul_precision("high")
     model.to(device).train()
     wrapped = parallelize(model, dist)
     loss_of = loss_function(wrapped, compile_model)

@@ -30,18 +30,18 @@ for i in range(25):
 print(f"bf16 matmul 8192^3: {2 * 8192**3 / statistics.median(times) / 1e12:.0f} TFLOP/s (median of 20)")
 PYEOF
 
-run() {  # name, then pretrain_bench.py arguments
-  local name="$1"; shift
+run() {  # name, seconds allowed, then pretrain_bench.py arguments (all rows fit 10 minutes)
+  local name="$1" limit="$2"; shift 2
   echo "== $name: $*"
-  timeout 300 "$PY" benchmarks/pretrain_bench.py "$@" > "$OUT_DIR/$name.log" 2>&1
+  timeout "$limit" "$PY" benchmarks/pretrain_bench.py "$@" > "$OUT_DIR/$name.log" 2>&1
   local rc=$?
   grep -E "^\| danlu|^device|^model|^FLOPs|pretrain_mfu|pretrain_tokens_per_s" "$OUT_DIR/$name.log"
   [ $rc -eq 0 ] || { echo "  failed ($rc):"; tail -15 "$OUT_DIR/$name.log"; }
 }
 
-run d12-compiled-b16 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
+run d12-compiled-b16 210 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
   --compile --steps 30 --warmup 10
-run d12-compiled-b32 --preset d12 --seq-len 1024 --batch-size 32 --vocab 50304 --device cuda \
+run d12-compiled-b32 210 --preset d12 --seq-len 1024 --batch-size 32 --vocab 50304 --device cuda \
   --compile --steps 30 --warmup 10
-run d12-eager-b16 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
+run d12-eager-b16 120 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
   --steps 20 --warmup 5

@@ -132,3 +132,24 @@ def test_compiled_training_gives_the_eager_losses(tiny_model_dir: Path):
         [s["loss"] for s in eager.steps], rel=1e-4)
     assert [e["val_loss"] for e in compiled.evals] == pytest.approx(
         [e["val_loss"] for e in eager.evals], rel=1e-4)
+
+
+def test_throughput_leaves_out_the_first_step(model):
+    """The first step compiles and warms up (seconds on a GPU, where a step takes
+    milliseconds): tokens/s, the stage's figure and MFU's, count the steps after it."""
+    import time
+
+    def slow_first(batches):
+        time.sleep(0.5)
+        yield from batches
+
+    settings = LoopSettings(max_steps=4, lr=1e-3, min_lr_ratio=1.0, warmup_steps=0,
+                            weight_decay=0.0, grad_clip=1.0, eval_every=10)
+    history = train(model, slow_first(repeating_batches(model.config.vocab_size)), settings,
+                    device="cpu")
+    assert history.steps[0]["step_ms"] > 500
+    later = history.steps[1:]
+    expected = 3 * 4 * 32 / (sum(s["step_ms"] for s in later) / 1000)
+    assert history.tokens_per_s == pytest.approx(expected, rel=1e-6)
+    assert history.tokens_per_s > 2 * history.tokens / history.train_seconds
+    assert history.steps[-1]["tokens_per_s"] == pytest.approx(history.tokens_per_s)

@@ -3,6 +3,8 @@ folder loads anywhere with AutoModelForCausalLM and gives exactly the logits see
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from danlu.errors import ConfigError
@@ -50,6 +52,40 @@ def build_model(config: "LlamaConfig", *, seed: int) -> "LlamaForCausalLM":
     model = LlamaForCausalLM(config)
     model.config.use_cache = False
     return model
+
+
+CAUSAL_SDPA = "danlu_causal_sdpa"  # transformers' SDPA attention, with no mask tensor built
+
+
+@contextlib.contextmanager
+def causal_attention(model) -> Iterator[None]:
+    """Plain causal attention for `model` (an HF causal LM, or a peft model around one) while
+    the context lasts: SDPA with is_causal=True and no mask tensor, which is what eager
+    transformers already does for unpadded batches. Under torch.compile it does not:
+    transformers (with torch < 2.14) builds a full [batch, 1, T, T] causal mask while dynamo
+    traces, and with a mask tensor SDPA cannot use its flash kernel on CUDA. Only for calls
+    without an attention_mask over whole sequences (training: padding is ignored in the
+    targets, never attended around): a model with another attention implementation
+    (eager, flash_attention_2) is left as it is."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    config = model.config
+    before = getattr(config, "_attn_implementation", None)
+    if before != "sdpa":
+        yield
+        return
+    AttentionInterface.register(CAUSAL_SDPA, sdpa_attention_forward)
+    AttentionMaskInterface.register(CAUSAL_SDPA, _no_mask)
+    config._attn_implementation = CAUSAL_SDPA
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
+
+
+def _no_mask(*args, **kwargs) -> None:
+    return None
 
 
 def count_parameters(model) -> int:

@@ -91,7 +91,7 @@ class Checkpointer:
 
         dist = dist or Dist()
         load_model_state(model, load_file(str(path / "model.safetensors")), dist)
-        saved = torch.load(path / "optimizer.pt", weights_only=True)
+        saved = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         load_optimizer_state(model, optimizer, saved["optimizer"], dist)
         torch.set_rng_state(saved["rng"])
         state = json.loads((path / "state.json").read_text())

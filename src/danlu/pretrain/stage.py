@@ -233,7 +233,7 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
                         bytes_per_token=bytes_per_token, throughput=throughput, on_eval=sample)
 
     val_loss = history.evals[-1]["val_loss"]
-    tokens_per_s = history.tokens / max(history.train_seconds, 1e-9)
+    tokens_per_s = history.tokens_per_s
     metrics = {
         "train_loss": history.steps[-1]["loss"],
         "val_loss": val_loss,

@@ -51,6 +51,18 @@ class LoopHistory:
     seconds: float = 0.0
     tokens: int = 0  # over all devices
     train_seconds: float = 0.0  # optimizer steps only (no validation, no checkpoints)
+    # the steps after each (re)start's first one, which compiles and warms up: throughput
+    timed_tokens: int = 0
+    timed_seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Training throughput, over all devices; the first step of each (re)start (compile,
+        warm-up: seconds where a step takes milliseconds on a GPU) counts only for a run of
+        one step."""
+        if self.timed_seconds:
+            return self.timed_tokens / self.timed_seconds
+        return self.tokens / max(self.train_seconds, 1e-9)
 
 
 def pick_device() -> str:
@@ -79,11 +91,13 @@ def token_loss(model, x, y):
                            ignore_index=IGNORE_INDEX)
 
 
-def loss_function(model, compile_model: bool) -> Callable:
+def loss_function(model, compile_model: bool, module=None) -> Callable:
     """`(x, y) -> token_loss(model, x, y)`, compiled as one graph with the model when asked: the
     fp32 upcast and the cross-entropy over [tokens, vocabulary] logits then fuse with the
     output projection, where eagerly they are passes of their own over a tensor that is the
-    largest of the step (16 x 1,024 x 50,304 fp32 logits: 3.3 GB)."""
+    largest of the step (16 x 1,024 x 50,304 fp32 logits: 3.3 GB). Compiled calls run with
+    plain causal attention (`model.llama.causal_attention` on `module`, the model inside a
+    DDP/FSDP `model`), so that SDPA keeps its flash kernel on CUDA."""
     def loss_of(x, y):
         return token_loss(model, x, y)
 
@@ -91,7 +105,15 @@ def loss_function(model, compile_model: bool) -> Callable:
         return loss_of
     import torch
 
-    return torch.compile(loss_of)
+    from danlu.model.llama import causal_attention
+
+    compiled = torch.compile(loss_of)
+
+    def compiled_loss(x, y):
+        with causal_attention(module if module is not None else model):
+            return compiled(x, y)
+
+    return compiled_loss
 
 
 def make_optimizer(model, settings: LoopSettings, device: str):
@@ -155,11 +177,9 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
 
     dist = dist or Dist(device=device)
     tracker = tracker if dist.is_main and tracker is not None else NullTracker()
-    if device.startswith("cuda"):  # what autocast leaves in fp32 may use TF32 tensor cores
-        torch.set_float32_matmul_precision("high")
     model.to(device).train()
     wrapped = parallelize(model, dist)
-    loss_of = loss_function(wrapped, compile_model)
+    loss_of = loss_function(wrapped, compile_model, model)
     opt = make_optimizer(wrapped, settings, device)
     history = LoopHistory()
     loader = batches if hasattr(batches, "state_dict") else None
@@ -168,7 +188,6 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
         first_step, saved = checkpointer.restore(path, wrapped, opt, loader, dist)
         history = LoopHistory(**saved)
     start = time.perf_counter() - history.seconds
-    timed = {"tokens": 0, "seconds": 0.0}  # after the first step (compilation, warm-up)
 
     def evaluate(step: int) -> None:
         if val_batches is None:
@@ -216,12 +235,11 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
         history.tokens += tokens
         history.train_seconds += step_seconds
         if step > first_step or settings.max_steps - first_step == 1:
-            timed["tokens"] += tokens
-            timed["seconds"] += step_seconds
+            history.timed_tokens += tokens
+            history.timed_seconds += step_seconds
         row = {"step": step, "loss": loss_value, "lr": settings.lr * factor,
                "grad_norm": norm_value, "step_ms": step_seconds * 1000,
-               "tokens_per_s": timed["tokens"] / timed["seconds"] if timed["seconds"] else
-               tokens / max(step_seconds, 1e-9)}
+               "tokens_per_s": history.tokens_per_s}
         if throughput is not None and throughput.peak_flops:
             row["mfu"] = mfu(row["tokens_per_s"], throughput.flops_per_token,
                              throughput.peak_flops, dist.world_size)

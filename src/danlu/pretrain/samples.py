@@ -2,7 +2,9 @@
 progress can be read, not only plotted. Seeded top-k sampling with its own generator (the
 training RNG is untouched, so a run with samples trains exactly like one without), and a
 plain forward per token: it works the same on a DDP or FSDP2 model, whose ranks all call it
-with the same inputs."""
+with the same inputs. Under FSDP2 each forward is collective (its all-gathers), so every rank
+takes rank 0's token: one whose logits differed by a rounding could otherwise stop at an EOS
+the others did not draw, and leave them waiting."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ TEMPERATURE = 0.8
 TOP_K = 50
 
 
-def generate_sample(model, tokenizer, n_tokens: int, device: str, seed: int) -> str:
+def generate_sample(model, tokenizer, n_tokens: int, device: str, seed: int, dist=None) -> str:
     import torch
 
     from danlu.tokenizer.chat import BOS, EOS
@@ -27,10 +29,22 @@ def generate_sample(model, tokenizer, n_tokens: int, device: str, seed: int) -> 
                 logits = model(input_ids=ids[:, -context:]).logits[0, -1].float().cpu()
                 top = torch.topk(logits / TEMPERATURE, min(TOP_K, logits.numel()))
                 choice = torch.multinomial(torch.softmax(top.values, -1), 1, generator=generator)
-                token = int(top.indices[choice])
+                token = _agreed(int(top.indices[choice]), dist)
                 if token == eos:
                     break
                 ids = torch.cat([ids, torch.tensor([[token]], device=device)], dim=1)
     finally:
         model.train(was_training)
     return tokenizer.decode(ids[0, 1:].tolist(), skip_special_tokens=True)
+
+
+def _agreed(token: int, dist) -> int:
+    """Rank 0's token on every rank of a sharded (FSDP2) run; `token` otherwise."""
+    if dist is None or not dist.sharded:
+        return token
+    import torch
+    import torch.distributed as td
+
+    chosen = torch.tensor([token], device=dist.device)
+    td.broadcast(chosen, src=0)
+    return int(chosen.item())

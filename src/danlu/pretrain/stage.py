@@ -220,7 +220,7 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
 
     def sample(step: int, module) -> None:
         if train_cfg.sample_tokens:
-            text = generate_sample(module, tokenizer, train_cfg.sample_tokens, device, seed)
+            text = generate_sample(module, tokenizer, train_cfg.sample_tokens, device, seed, dist)
             samples.append({"step": step, "text": text})
             log.info("pretrain step %d sample: %r", step, text[:200])
 

@@ -20,6 +20,7 @@ def test_known_gpus_and_their_most_specific_name():
     assert gpu_peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
     assert gpu_peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert gpu_peak_tflops("NVIDIA H200") == 989.0
+    assert gpu_peak_tflops("NVIDIA H200 NVL") == 835.0
     assert gpu_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
     assert gpu_peak_tflops("NVIDIA A10G") == 70.0 and gpu_peak_tflops("NVIDIA A10") == 125.0
     assert gpu_peak_tflops("NVIDIA L40S") == 362.0 and gpu_peak_tflops("NVIDIA L4") == 121.0

@@ -20,6 +20,7 @@ log = logging.getLogger("danlu.train")
 # Substring of torch.cuda.get_device_name() -> dense bf16 TFLOP/s. Most specific first.
 GPU_PEAK_TFLOPS: list[tuple[str, float]] = [
     ("GH200", 989.0),
+    ("H200 NVL", 835.0),  # the PCIe card: 1,671 with sparsity
     ("H200", 989.0),
     ("H100 NVL", 835.0),
     ("H100 PCIe", 756.0),

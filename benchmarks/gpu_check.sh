@@ -3,7 +3,7 @@
 # Runs with the device image's own python3 (torch, transformers, numpy there; danlu's code
 # from src/, no install: the trainer and the model import neither pydantic nor MLflow).
 #
-#   run: bash benchmarks/gpu_check.sh      (about 3-4 minutes on an H100/H200)
+#   run: bash benchmarks/gpu_check.sh      (about 4-6 minutes on an H100/H200; rows stop by 580 s)
 #
 # Rows: the d12 preset (~124M with a 50,304 vocab, GPT-2 small's shape) at sequence length
 # 1,024, bf16 autocast, fused AdamW, compiled and not; the target is >= 45% MFU on an H100
@@ -39,9 +39,11 @@ run() {  # name, seconds allowed, then pretrain_bench.py arguments (all rows fit
   [ $rc -eq 0 ] || { echo "  failed ($rc):"; tail -15 "$OUT_DIR/$name.log"; }
 }
 
-run d12-compiled-b16 210 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
-  --compile --steps 30 --warmup 10
-run d12-compiled-b32 210 --preset d12 --seq-len 1024 --batch-size 32 --vocab 50304 --device cuda \
-  --compile --steps 30 --warmup 10
-run d12-eager-b16 120 --preset d12 --seq-len 1024 --batch-size 16 --vocab 50304 --device cuda \
-  --steps 20 --warmup 5
+D12=(--preset d12 --seq-len 1024 --vocab 50304 --device cuda)
+run d12-compiled-b16 180 "${D12[@]}" --batch-size 16 --compile --steps 30 --warmup 10
+run d12-compiled-b32 180 "${D12[@]}" --batch-size 32 --compile --steps 30 --warmup 10
+# where the time goes, for the next change (inductor's cache makes this compile short)
+run d12-profile-b16 120 "${D12[@]}" --batch-size 16 --compile --steps 5 --warmup 5 \
+  --profile "$OUT_DIR/d12-compiled-b16-profile.txt"
+head -30 "$OUT_DIR/d12-compiled-b16-profile.txt" 2>/dev/null | cut -c1-150
+run d12-eager-b16 100 "${D12[@]}" --batch-size 16 --steps 20 --warmup 5

@@ -21,6 +21,7 @@ the detected GPU's dense bf16 peak, or --peak-tflops. The last lines are
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 from pathlib import Path
@@ -39,6 +40,33 @@ def random_batches(vocab: int, batch: int, seq: int, device: str):
         yield x[:, :-1].to(device, non_blocking=True), x[:, 1:].to(device, non_blocking=True)
 
 
+PROFILED = 5
+
+
+@contextlib.contextmanager
+def profiler(path: Path | None, device: str, skip: int):
+    """A per-step callback for train(): with a path, torch.profiler records PROFILED steps
+    after `skip` (and 2 of warm-up), then writes its operator table there, by self time on
+    the device (the CPU's without a GPU), and prints its first rows."""
+    if path is None:
+        yield lambda step, row: None
+        return
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities,
+                 schedule=schedule(wait=skip, warmup=2, active=PROFILED, repeat=1)) as prof:
+        yield lambda step, row: prof.step()
+    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=70)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{PROFILED} steps, torch {torch.__version__}, sorted by {sort}\n{table}\n",
+                    encoding="utf-8")
+    print("\n".join(table.splitlines()[:16]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=["nanogpt"], help="a named peer's model shape")
@@ -53,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--nanogpt-tokens-per-s", type=float, default=NANOGPT_TOKENS_PER_S)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="after the timed steps, profile 5 more (torch.profiler) and write "
+                             "the operators by self time to this file")
     args = parser.parse_args(argv)
     if args.shape == "nanogpt":
         args.preset, args.seq_len, args.batch_size, args.vocab = "tiny", 64, 12, 65
@@ -70,12 +101,15 @@ def main(argv: list[str] | None = None) -> None:
     model = build_model(config, seed=0)
     per_token = flops_per_token(config, args.seq_len)
     peak = peak_flops(device, args.peak_tflops)
-    settings = LoopSettings(max_steps=args.warmup + args.steps, lr=1e-3, min_lr_ratio=1.0,
-                            warmup_steps=0, weight_decay=0.1, grad_clip=1.0,
-                            eval_every=10**9)
-    history = train(model, random_batches(args.vocab, args.batch_size, args.seq_len, device),
-                    settings, device=device, compile_model=args.compile,
-                    throughput=Throughput(per_token, peak))
+    timed_steps = args.warmup + args.steps
+    settings = LoopSettings(max_steps=timed_steps + (PROFILED + 2 if args.profile else 0),
+                            lr=1e-3, min_lr_ratio=1.0, warmup_steps=0, weight_decay=0.1,
+                            grad_clip=1.0, eval_every=10**9)
+    with profiler(args.profile, device, timed_steps) as on_step:
+        history = train(model, random_batches(args.vocab, args.batch_size, args.seq_len, device),
+                        settings, device=device, compile_model=args.compile,
+                        throughput=Throughput(per_token, peak), progress=on_step)
+    del history.steps[timed_steps:]  # the profiled steps run slower
     del history.steps[: args.warmup]
     step_tokens = args.batch_size * args.seq_len
     ms = [r["step_ms"] for r in history.steps]

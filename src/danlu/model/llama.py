@@ -4,6 +4,7 @@ folder loads anywhere with AutoModelForCausalLM and gives exactly the logits see
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -67,21 +68,26 @@ def causal_attention(model) -> Iterator[None]:
     without an attention_mask over whole sequences (training: padding is ignored in the
     targets, never attended around): a model with another attention implementation
     (eager, flash_attention_2) is left as it is."""
-    from transformers import AttentionInterface, AttentionMaskInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     config = model.config
     before = getattr(config, "_attn_implementation", None)
     if before != "sdpa":
         yield
         return
-    AttentionInterface.register(CAUSAL_SDPA, sdpa_attention_forward)
-    AttentionMaskInterface.register(CAUSAL_SDPA, _no_mask)
+    _register_causal_sdpa()
     config._attn_implementation = CAUSAL_SDPA
     try:
         yield
     finally:
         config._attn_implementation = before
+
+
+@functools.cache
+def _register_causal_sdpa() -> None:
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    AttentionInterface.register(CAUSAL_SDPA, sdpa_attention_forward)
+    AttentionMaskInterface.register(CAUSAL_SDPA, _no_mask)
 
 
 def _no_mask(*args, **kwargs) -> None:

@@ -161,7 +161,7 @@ class _ResyncAfter:
 def model_state(model, dist: Dist) -> dict:
     """Full weights on the CPU (every rank must call it; only rank 0's result is complete)."""
     if not dist.sharded:
-        return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+        return _to_cpu(unwrap(model).state_dict())
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,

@@ -247,10 +247,11 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
     if (value := mfu(tokens_per_s, throughput.flops_per_token, throughput.peak_flops,
                      dist.world_size)) is not None:
         metrics["mfu"] = value
-    weights = model_state(model, dist)  # every rank: under FSDP the shards are gathered
+    # under FSDP every rank gathers the shards, and rank 0 saves a plain copy of the model
+    weights = model_state(model, dist) if dist.sharded else None
     if dist.is_main:
         tracker.log_metrics({f"pretrain/{k}": v for k, v in metrics.items()})
-        if dist.sharded:  # a plain copy of the model to save
+        if weights is not None:
             model = build_model(config, seed=seed)
             load_model_state(model, weights, Dist())
         publish_model(out_dir, model, tokenizer, history, metrics, samples=samples)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from danlu.pretrain.checkpoint import Checkpointer
-from danlu.pretrain.distributed import Dist, mean_over_ranks, no_sync, parallelize
+from danlu.pretrain.distributed import Dist, mean_over_ranks, no_sync, parallelize, unwrap
 from danlu.pretrain.schedule import lr_factor
 from danlu.pretrain.throughput import mfu
 from danlu.tracking.tracker import NullTracker, Tracker
@@ -91,13 +91,13 @@ def token_loss(model, x, y):
                            ignore_index=IGNORE_INDEX)
 
 
-def loss_function(model, compile_model: bool, module=None) -> Callable:
+def loss_function(model, compile_model: bool) -> Callable:
     """`(x, y) -> token_loss(model, x, y)`, compiled as one graph with the model when asked: the
     fp32 upcast and the cross-entropy over [tokens, vocabulary] logits then fuse with the
     output projection, where eagerly they are passes of their own over a tensor that is the
     largest of the step (16 x 1,024 x 50,304 fp32 logits: 3.3 GB). Compiled calls run with
-    plain causal attention (`model.llama.causal_attention` on `module`, the model inside a
-    DDP/FSDP `model`), so that SDPA keeps its flash kernel on CUDA."""
+    plain causal attention (`model.llama.causal_attention`), so that SDPA keeps its flash
+    kernel on CUDA."""
     def loss_of(x, y):
         return token_loss(model, x, y)
 
@@ -110,7 +110,7 @@ def loss_function(model, compile_model: bool, module=None) -> Callable:
     compiled = torch.compile(loss_of)
 
     def compiled_loss(x, y):
-        with causal_attention(module if module is not None else model):
+        with causal_attention(unwrap(model)):
             return compiled(x, y)
 
     return compiled_loss
@@ -179,7 +179,7 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     tracker = tracker if dist.is_main and tracker is not None else NullTracker()
     model.to(device).train()
     wrapped = parallelize(model, dist)
-    loss_of = loss_function(wrapped, compile_model, model)
+    loss_of = loss_function(wrapped, compile_model)
     opt = make_optimizer(wrapped, settings, device)
     history = LoopHistory()
     loader = batches if hasattr(batches, "state_dict") else None

@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from danlu.model.llama import build_model, count_parameters, llama_config
-    from danlu.pretrain.throughput import flops_per_token, peak_flops
-    from danlu.pretrain.trainer import LoopSettings, Throughput, set_threads, train
+    from danlu.train.throughput import flops_per_token, peak_flops
+    from danlu.train.loop import LoopSettings, Throughput, set_threads, train
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     set_threads(args.threads)

@@ -107,9 +107,9 @@ def paragraphs(text: str) -> list[str]:
 def prepare(train: str, val: str, folder: Path, vocab: int) -> Path:
     """A tokenizer-stage folder: tokenizer/, shards/ (train: one document per speech; val: the
     whole validation text as one document) and stats.json."""
-    from danlu.tokenizer.chat import BOS
+    from danlu.tokens.chat import BOS
     from danlu.tokenizer.encode import encode_texts
-    from danlu.tokenizer.shards import write_shards
+    from danlu.tokens.shards import write_shards
     from danlu.tokenizer.train import save_tokenizer, train_bpe
 
     stage = folder / "tokenizer-stage"
@@ -145,8 +145,8 @@ def danlu_config(steps: int, args, val_tokens: int):
 def step_seconds(stage: Path, args) -> float:
     """Seconds per optimizer step of the configured model, timed over 10 steps (after 3)."""
     from danlu.model.llama import build_model, llama_config
-    from danlu.pretrain.trainer import LoopSettings, train
-    from danlu.tokenizer.loader import TokenLoader
+    from danlu.train.loop import LoopSettings, train
+    from danlu.tokens.loader import TokenLoader
 
     from transformers import AutoTokenizer
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from danlu.pretrain.trainer import set_threads
+    from danlu.train.loop import set_threads
 
     set_threads(0)
     print(f"tinyshakespeare: {len(train):,} train / {len(val):,} validation characters; "
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"peer (nanoGPT's recipe, GPT-2 blocks, {peer['params'] / 1e6:.2f}M): "
               f"{peer['seconds']:.1f} s, val {peer['bits_per_byte']:.4f} bits/byte")
 
-    from danlu.pretrain.stage import pretrain
+    from danlu.pretrain.run import pretrain
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="danlu-shakespeare-") as tmp:

@@ -249,8 +249,8 @@ def bench_encode(docs: list[str], vocab: int, repeats: int, cores: int,
 
 def bench_loader(ids: list, vocab_size: int, bos_id: int, batch: int, seq_len: int,
                  seconds: float) -> float:
-    from danlu.tokenizer.loader import TokenLoader
-    from danlu.tokenizer.shards import write_shards
+    from danlu.tokens.loader import TokenLoader
+    from danlu.tokens.shards import write_shards
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_shards(Path(tmp), "train", ids, vocab_size, bos_id=bos_id,

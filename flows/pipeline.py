@@ -6,8 +6,8 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from danlu.config import load_config
-from danlu.pipeline import ORDER
+from danlu.config.load import load_config
+from danlu.pipeline import choose_stages
 from flows.stages import SUBFLOWS, run_on_pool
 from flows.summary import summary_markdown
 
@@ -22,10 +22,7 @@ def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: 
     logger = get_run_logger()
     overrides = list(overrides or [])
     cfg = load_config(params_path, overrides)
-    chosen = [s for s in ORDER if not stages or s in stages]
-    unknown = sorted(set(stages or []) - set(ORDER))
-    if unknown:
-        raise ValueError(f"unknown stages {unknown}; choose from {ORDER}")
+    chosen = choose_stages(stages)
     tags = {"danlu.flow_run_id": str(runtime.flow_run.id), **lineage_tags(cfg),
             "danlu.overrides": " ".join(overrides)}
     records = []

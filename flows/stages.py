@@ -8,9 +8,9 @@ from dataclasses import asdict
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from danlu.config import load_config
+from danlu.config.load import load_config
 from danlu.curate.execute import shard_runner
-from danlu.pipeline import ORDER, out_dir, run_stage
+from danlu.pipeline import ORDER, run_stage
 from flows.shards import prefect_shard_runner
 
 
@@ -31,9 +31,9 @@ def _subflow(name: str):
 def _publish_curate_stats(cfg) -> None:
     """The per-step table of stats.md as a Prefect artifact (also when the stage was cached:
     it still describes the outputs in place)."""
-    from danlu.curate.stage import STATS_MARKDOWN
+    from danlu.curate.run import STATS_MARKDOWN
 
-    path = out_dir(cfg, "curate") / STATS_MARKDOWN
+    path = cfg.out_dir("curate") / STATS_MARKDOWN
     if path.exists():
         create_markdown_artifact(markdown=path.read_text(encoding="utf-8"), key="danlu-curate-stats",
                                  description="curate: documents and bytes removed per step")

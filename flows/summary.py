@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from danlu.config import Config
+from danlu.config.project import Config
 from danlu.tracking.mlflow_runs import tracking_uri
 
 HEADLINE = {

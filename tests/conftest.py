@@ -48,7 +48,7 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir: Path) -> Path:
     from transformers import AutoTokenizer
 
     from danlu.model.llama import build_model, llama_config
-    from danlu.pretrain.stage import generation_ids, save_model
+    from danlu.model.saved import generation_ids, save_model
 
     tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
     ids = generation_ids(tok)
@@ -78,8 +78,8 @@ def tokenizer_stage_project(tmp_path_factory, repo_root: Path, tiny_tokenizer_di
     import numpy as np
     from transformers import AutoTokenizer
 
-    from danlu.tokenizer.chat import BOS
-    from danlu.tokenizer.shards import write_shards
+    from danlu.tokens.chat import BOS
+    from danlu.tokens.shards import write_shards
 
     def make(name: str) -> Path:
         root = tmp_path_factory.mktemp(name)

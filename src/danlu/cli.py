@@ -39,7 +39,7 @@ def _setup_logging() -> None:
 
 
 def _config(params: Path | None, overrides: list[str] | None):
-    from danlu.config import load_config
+    from danlu.config.load import load_config
 
     return load_config(params, overrides or [])
 
@@ -59,17 +59,36 @@ def _run_one(name: str, params: Path | None, overrides: list[str] | None, force:
         typer.echo(f"  registered {model} version {version}")
 
 
+FLOW_ENTRY_GROUP = "danlu.flows"  # pyproject.toml: [project.entry-points."danlu.flows"]
+
+
+def flow_entry(name: str):
+    """A Prefect flow runner that the flows/ package registers as an entry point (the danlu
+    package never imports flows/: the flows are built on it, not the other way round)."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=FLOW_ENTRY_GROUP) if ep.name == name]
+    if not found:
+        raise DanluError(f"no {FLOW_ENTRY_GROUP!r} entry point named {name!r}: install the "
+                         "project (pip install -e .) so that its flows/ package is registered")
+    return found[0].load()
+
+
 @app.command()
 def run(overrides: Overrides = None, params: ParamsFile = None, force: Force = False,
         stages: Annotated[Optional[str], typer.Option(
             help="Comma-separated subset of stages, e.g. pretrain,sft")] = None) -> None:
     """Run the whole pipeline as the Prefect flow `danlu-pipeline`."""
-    cfg = _config(params, overrides)  # fail fast on a bad config, before Prefect starts
-    from flows.pipeline import run_pipeline
+    from danlu.pipeline import check_inputs, choose_stages
 
+    # Everything a run needs is checked before Prefect starts: one line, not a flow run's
+    # traceback.
+    cfg = _config(params, overrides)
+    chosen = choose_stages([s.strip() for s in stages.split(",") if s.strip()] if stages else None)
+    check_inputs(cfg, chosen)
+    run_pipeline = flow_entry("pipeline")
     summary = run_pipeline(str(cfg.root / "params.yaml") if params is None else str(params),
-                           overrides or [], force=force,
-                           stages=stages.split(",") if stages else None)
+                           overrides or [], force=force, stages=chosen if stages else None)
     typer.echo(summary["markdown"])
 
 
@@ -83,8 +102,8 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
                help="Output folder (default: outputs/curate)")] = None) -> None:
     """Curate: read, extract, identify language, filter, deduplicate, validate."""
     if input or output:
-        from danlu.curate.stage import curate as curate_paths
-        from danlu.pipeline import curate_settings
+        from danlu.curate.run import curate as curate_paths
+        from danlu.curate.stage import settings as curate_settings
 
         cfg = _config(params, overrides)
         inputs = ({"input": list(input)} if input else
@@ -117,6 +136,31 @@ for _name in STAGE_HELP:
     app.command(_name)(_stage_command(_name))
 
 
+@app.command("dvc-yaml")
+def dvc_yaml(params: ParamsFile = None,
+             check: Annotated[bool, typer.Option(
+                 help="Only say whether dvc.yaml is up to date (exit 1 when not)")] = False
+             ) -> None:
+    """Write dvc.yaml from the stage table (the same deps, code, params and outputs as the
+    change check of `danlu run`)."""
+    from danlu.pipeline import render_dvc_yaml
+
+    cfg = _config(params, None)
+    path = cfg.root / "dvc.yaml"
+    text = render_dvc_yaml(cfg)
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if check:
+        if current != text:
+            typer.echo(f"{path} is out of date; `danlu dvc-yaml` rewrites it", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{path} is up to date")
+        return
+    from danlu.atomic import atomic_write_text
+
+    atomic_write_text(path, text)
+    typer.echo(f"wrote {path}" if current != text else f"{path} was already up to date")
+
+
 @app.command()
 def sample(params: ParamsFile = None,
            rebuild: Annotated[bool, typer.Option(
@@ -134,8 +178,11 @@ def sample(params: ParamsFile = None,
         return
     from danlu.sample.bundle import restore
 
+    from danlu.dvc_lock import cache_data
+
     restore(data, force=force)
-    typer.echo(f"sample ready in {data}")
+    cached = cache_data(cfg.root)
+    typer.echo(f"sample ready in {data}" + (" (and in the DVC cache)" if cached else ""))
 
 
 # Options that take several values after one flag (`--input a.warc.gz b.jsonl`, what a shell

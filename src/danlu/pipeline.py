@@ -1,52 +1,70 @@
-"""The stages, their inputs and outputs in one table, and the runner that the CLI, the DVC stage
-commands and the Prefect tasks all call: `run_stage(name, cfg)`.
+"""The stage table, the runner and the change check: everything `danlu run`, the stage commands
+(which dvc.yaml runs) and the Prefect subflows share, and nothing stage-specific.
 
-A stage whose inputs, params and code are unchanged since its last successful run is skipped
-(like `dvc repro`): its fingerprint is kept in `<outputs>/.danlu/<stage>.json`.
+Each stage's entry is `danlu.<package>.stage.run(cfg, tracker) -> StageOutcome`. The runner
+opens the stage's MLflow run, logs its params (the params.yaml keys it reads, dotted, and the
+facts of the run the outcome reports) and its final metrics, once, and keeps a record.
+
+A stage whose params, input files and code are unchanged since its last successful run is
+reused (like `dvc repro`): the fingerprint is kept in `<outputs>/.danlu/<stage>.json`. Its code
+is every danlu module its entry imports (danlu.imports), the same list dvc.yaml declares;
+`danlu dvc-yaml` writes dvc.yaml from this table, and a test checks that they agree.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import importlib
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from danlu.atomic import atomic_write_json
-from danlu.config import HUB_PREFIX, Config
+from danlu.config.project import Config
+from danlu.config.section import HUB_PREFIX
+from danlu.errors import ConfigError, DataError
+from danlu.imports import PACKAGE_DIR, code_paths
+from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.tracker import Tracker
 
 log = logging.getLogger("danlu.pipeline")
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-COMMON_CODE = ("config.py", "pipeline.py")
+SOURCE_DIR = "src/danlu"  # where the package's code is in the project (dvc.yaml's code deps)
+PLOT = {"x": "step", "y": "loss"}  # every stage's plot is a loss.csv
 
 
 @dataclass(frozen=True)
 class StageSpec:
     name: str
+    package: str  # danlu.<package>.stage is the entry
     params: tuple[str, ...]  # params.yaml sections (or dotted keys) the stage reads
-    code: tuple[str, ...]  # package sub-paths whose source the stage runs
-    deps: Callable[[Config], list[Path]]
+    deps: Callable[[Config], list[Path]]  # input files and folders (not code)
     outs: Callable[[Config], list[Path]]  # cached outputs (folders or files)
-    metrics: Callable[[Config], list[Path]]
+    metrics: Callable[[Config], list[Path]]  # headline numbers (DVC metrics, not cached)
     plots: Callable[[Config], list[Path]]
-    run: Callable[[Config, Tracker], "StageOutcome"]
 
+    @property
+    def entry(self) -> str:
+        return f"danlu.{self.package}.stage"
 
-@dataclass
-class StageOutcome:
-    """What a stage function returns to the runner."""
-    metrics: dict[str, float]
-    registered: dict[str, str] = field(default_factory=dict)  # model name -> version
+    def code(self, package_dir: Path = PACKAGE_DIR) -> list[Path]:
+        """Package-relative code the stage runs: every danlu unit its entry imports."""
+        return code_paths(self.entry, package_dir)
+
+    def outputs(self, cfg: Config) -> list[Path]:
+        return self.outs(cfg) + self.metrics(cfg) + self.plots(cfg)
+
+    def run(self, cfg: Config, tracker: Tracker) -> StageOutcome:
+        return importlib.import_module(self.entry).run(cfg, tracker)
 
 
 @dataclass
 class StageRecord:
-    """The small, serializable result of running (or skipping) a stage."""
+    """The small, serializable result of running (or reusing) a stage."""
     name: str
     cached: bool
     run_id: str | None
@@ -54,95 +72,6 @@ class StageRecord:
     metrics: dict[str, float]
     outputs: list[str]
     registered: dict[str, str]
-
-
-def out_dir(cfg: Config, stage: str) -> Path:
-    return cfg.path(cfg.paths.outputs) / stage
-
-
-# ---- the stage functions: params -> paths -> library calls ----------------------------------
-
-def curate_settings(cfg: Config):
-    """cfg.curate with its file paths (the URL blocklist) resolved against the project root."""
-    if cfg.curate.url_blocklist is None:
-        return cfg.curate
-    return cfg.curate.model_copy(update={"url_blocklist": str(cfg.path(cfg.curate.url_blocklist))})
-
-
-def _curate(cfg: Config, tracker: Tracker) -> StageOutcome:
-    from danlu.curate.stage import curate
-
-    inputs = {source: [cfg.path(p) for p in paths] for source, paths in cfg.curate.inputs.items()}
-    result = curate(curate_settings(cfg), inputs, out_dir(cfg, "curate"), tracker=tracker)
-    return StageOutcome(result.metrics())
-
-
-def _tokenizer(cfg: Config, tracker: Tracker) -> StageOutcome:
-    from danlu.tokenizer.stage import build_tokenizer
-
-    result = build_tokenizer(cfg.tokenizer, out_dir(cfg, "curate") / "documents",
-                             out_dir(cfg, "tokenizer"), seed=cfg.seed, tracker=tracker)
-    return StageOutcome(result.metrics())
-
-
-def _register(cfg: Config, tracker: Tracker, model_dir: Path, name: str,
-              extra_tags: dict[str, str]) -> dict[str, str]:
-    from danlu.tracking.mlflow_runs import MlflowTracker
-
-    if not (cfg.tracking.register_models and isinstance(tracker, MlflowTracker)):
-        return {}
-    from danlu.tracking.lineage import lineage_tags
-    from danlu.tracking.registry import register_model
-
-    tags = {**lineage_tags(cfg), **extra_tags}
-    version = register_model(cfg, tracker, model_dir, name, tags,
-                             max_new_tokens=cfg.evaluate.max_new_tokens)
-    return {name: version}
-
-
-def _pretrain(cfg: Config, tracker: Tracker) -> StageOutcome:
-    """In this process, or under torchrun (train.nproc_per_node), whose rank 0 logs into this
-    stage's MLflow run."""
-    from danlu.pretrain.launch import processes, run_torchrun
-    from danlu.pretrain.stage import pretrain
-
-    nproc = processes(cfg.train.nproc_per_node)
-    if nproc > 1:
-        result = run_torchrun(cfg, nproc, getattr(tracker, "run_id", None))
-    else:
-        result = pretrain(cfg.model, cfg.train, out_dir(cfg, "tokenizer"),
-                          out_dir(cfg, "pretrain"), seed=cfg.seed, tracker=tracker)
-    tracker.log_artifact(result.loss_path)
-    tracker.log_artifact(result.metrics_path)
-    tags = {"val_bits_per_byte": f"{result.metrics['val_bits_per_byte']:.4f}",
-            "preset": cfg.model.preset}
-    registered = _register(cfg, tracker, result.model_dir, cfg.registry.base_model, tags)
-    return StageOutcome(result.metrics, registered)
-
-
-def _sft(cfg: Config, tracker: Tracker) -> StageOutcome:
-    from danlu.finetune.sft import sft
-
-    result = sft(cfg.sft, out_dir(cfg, "pretrain") / "model", cfg.path(cfg.sft.data),
-                 out_dir(cfg, "sft"), seed=cfg.seed, threads=cfg.train.threads, tracker=tracker)
-    tracker.log_artifact(result.out_dir / "loss.csv")
-    tags = {"sft_val_loss": f"{result.metrics['val_loss']:.4f}", "method": "full"}
-    registered = _register(cfg, tracker, result.model_dir, cfg.registry.chat_model, tags)
-    return StageOutcome(result.metrics, registered)
-
-
-def _evaluate(cfg: Config, tracker: Tracker) -> StageOutcome:
-    from danlu.evaluate.stage import evaluate
-    from danlu.tokenizer.shards import unigram_counts
-    from danlu.pretrain.stage import shard_paths
-
-    tok_dir = out_dir(cfg, "tokenizer")
-    vocab = json.loads((tok_dir / "stats.json").read_text())["vocab_size"]
-    counts = unigram_counts(shard_paths(tok_dir / "shards", "train"), vocab)
-    result = evaluate(cfg.evaluate, out_dir(cfg, "pretrain") / "model",
-                      out_dir(cfg, "sft") / "model", counts, out_dir(cfg, "evaluate"),
-                      context_length=cfg.model.context_length, tracker=tracker, root=cfg.root)
-    return StageOutcome(result.metrics())
 
 
 def _paths(*parts: str) -> Callable[[Config], list[Path]]:
@@ -160,39 +89,77 @@ def _curate_inputs(cfg: Config) -> list[Path]:
     return sorted(paths)
 
 
+def _none(cfg: Config) -> list[Path]:
+    return []
+
+
 STAGES: dict[str, StageSpec] = {
     s.name: s for s in [
-        StageSpec("curate", ("curate",), ("curate", "validate"), _curate_inputs,
+        StageSpec("curate", "curate", ("curate",), _curate_inputs,
                   _paths("curate/documents", "curate/dropped", "curate/quarantine",
                          "curate/validation.json", "curate/stats.md"),
-                  _paths("curate/stats.json"), lambda cfg: [], _curate),
-        StageSpec("tokenizer", ("seed", "tokenizer"), ("tokenizer",),
+                  _paths("curate/stats.json"), _none),
+        StageSpec("tokenizer", "tokenizer", ("seed", "tokenizer"),
                   _paths("curate/documents"),
                   _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/report.json",
                          "tokenizer/report.md"),
-                  _paths("tokenizer/stats.json", "tokenizer/mixture.json"), lambda cfg: [],
-                  _tokenizer),
-        StageSpec("pretrain", ("seed", "model", "train"), ("model", "pretrain", "tokenizer"),
+                  _paths("tokenizer/stats.json", "tokenizer/mixture.json"), _none),
+        StageSpec("pretrain", "pretrain", ("seed", "model", "train"),
                   _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json"),
-                  _paths("pretrain/model", "pretrain/samples.jsonl"), _paths("pretrain/metrics.json"),
-                  _paths("pretrain/loss.csv"), _pretrain),
-        StageSpec("sft", ("seed", "sft", "train.threads"), ("finetune", "pretrain", "tokenizer"),
-                  lambda cfg: [out_dir(cfg, "pretrain") / "model", cfg.path(cfg.sft.data)],
-                  _paths("sft/model"), _paths("sft/metrics.json"), _paths("sft/loss.csv"),
-                  _sft),
-        StageSpec("evaluate", ("evaluate", "model.context_length"), ("evaluate", "tokenizer"),
-                  lambda cfg: [out_dir(cfg, "pretrain") / "model", out_dir(cfg, "sft") / "model",
-                               out_dir(cfg, "tokenizer") / "shards",
-                               out_dir(cfg, "tokenizer") / "stats.json",
+                  _paths("pretrain/model", "pretrain/samples.jsonl"),
+                  _paths("pretrain/metrics.json"), _paths("pretrain/loss.csv")),
+        StageSpec("sft", "finetune", ("seed", "sft", "train.threads"),
+                  lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.path(cfg.sft.data)],
+                  _paths("sft/model"), _paths("sft/metrics.json"), _paths("sft/loss.csv")),
+        StageSpec("evaluate", "evaluate", ("evaluate", "model.context_length"),
+                  lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.out_dir("sft") / "model",
+                               cfg.out_dir("tokenizer") / "shards",
+                               cfg.out_dir("tokenizer") / "stats.json",
                                cfg.path(cfg.evaluate.heldout), cfg.path(cfg.evaluate.prompts)],
                   _paths("evaluate/report.md", "evaluate/samples.jsonl"),
-                  _paths("evaluate/metrics.json"), lambda cfg: [], _evaluate),
+                  _paths("evaluate/metrics.json"), _none),
     ]
 }
 ORDER = list(STAGES)
 
 
-# ---- fingerprints: skip a stage whose inputs, params and code have not changed ---------------
+def choose_stages(names: list[str] | None) -> list[str]:
+    """The stages to run, in pipeline order; an unknown name is a ConfigError naming the
+    closest one."""
+    if not names:
+        return list(ORDER)
+    for name in names:
+        if name not in STAGES:
+            close = difflib.get_close_matches(name, ORDER, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown stage {name!r}{hint}; the stages are {', '.join(ORDER)}")
+    return [s for s in ORDER if s in names]
+
+
+def check_inputs(cfg: Config, names: list[str]) -> None:
+    """Before anything runs: every input of the chosen stages exists or is made by an earlier
+    chosen stage. A DataError names the first missing path and what makes it."""
+    made: dict[Path, str] = {}
+    for name in ORDER:
+        for out in STAGES[name].outputs(cfg):
+            made[out] = name
+    planned: set[Path] = set()
+    for name in names:
+        spec = STAGES[name]
+        for dep in spec.deps(cfg):
+            if dep in planned or dep.exists():
+                continue
+            rel = dep.relative_to(cfg.root) if dep.is_relative_to(cfg.root) else dep
+            if dep in made:
+                raise DataError(f"{rel}: missing, and the {made[dep]} stage that makes it is not "
+                                f"in this run; add it, or run `danlu {made[dep]}` first")
+            hint = " (`danlu sample` puts the bundled sample in data/)" \
+                if dep.is_relative_to(cfg.path(cfg.paths.data)) else ""
+            raise DataError(f"{rel}: input of the {name} stage not found{hint}")
+        planned.update(spec.outputs(cfg))
+
+
+# ---- fingerprints: reuse a stage whose params, inputs and code have not changed ---------------
 
 def _hash_path(h: "hashlib._Hash", path: Path, base: Path) -> None:
     if path.is_dir():
@@ -207,7 +174,8 @@ def _hash_path(h: "hashlib._Hash", path: Path, base: Path) -> None:
         h.update(f"missing:{path}".encode())
 
 
-def _param_values(cfg: Config, keys: tuple[str, ...]) -> dict:
+def param_values(cfg: Config, keys: tuple[str, ...]) -> dict:
+    """The values of params.yaml sections or dotted keys, as JSON-ready data."""
     data = cfg.model_dump(mode="json")
     picked = {}
     for key in keys:
@@ -218,13 +186,29 @@ def _param_values(cfg: Config, keys: tuple[str, ...]) -> dict:
     return picked
 
 
-def fingerprint(spec: StageSpec, cfg: Config) -> str:
+def flat_params(cfg: Config, keys: tuple[str, ...]) -> dict[str, str]:
+    """params.yaml values as MLflow params: one per leaf, by dotted key (lists as JSON)."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(f"{prefix}.{key}", value)
+        else:
+            flat[prefix] = node if isinstance(node, str) else json.dumps(node)
+
+    for key, value in param_values(cfg, keys).items():
+        walk(key, value)
+    return flat
+
+
+def fingerprint(spec: StageSpec, cfg: Config, package_dir: Path = PACKAGE_DIR) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps(_param_values(cfg, spec.params), sort_keys=True).encode())
+    h.update(json.dumps(param_values(cfg, spec.params), sort_keys=True).encode())
     for dep in spec.deps(cfg):
         _hash_path(h, dep, cfg.root)
-    for sub in (*spec.code, *COMMON_CODE):
-        _hash_path(h, PACKAGE_DIR / sub, PACKAGE_DIR)
+    for code in spec.code(package_dir):
+        _hash_path(h, package_dir / code, package_dir)
     return h.hexdigest()
 
 
@@ -247,8 +231,8 @@ def cached_record(cfg: Config, name: str) -> StageRecord | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    outputs = spec.outs(cfg) + spec.metrics(cfg) + spec.plots(cfg)
-    if saved.get("fingerprint") != fingerprint(spec, cfg) or not all(p.exists() for p in outputs):
+    if saved.get("fingerprint") != fingerprint(spec, cfg) or \
+            not all(p.exists() for p in spec.outputs(cfg)):
         return None
     record = StageRecord(**saved["record"])
     record.cached = True
@@ -256,43 +240,110 @@ def cached_record(cfg: Config, name: str) -> StageRecord | None:
     return record
 
 
+# ---- the runner -----------------------------------------------------------------------------
+
 def run_stage(name: str, cfg: Config, *, parent_run_id: str | None = None,
               force: bool = False, track: bool = True) -> StageRecord:
-    """Run one stage (or reuse its unchanged outputs), tracked as an MLflow run."""
-    from danlu.tracking.tracker import NullTracker
-
+    """Run one stage (or reuse its unchanged outputs), tracked as an MLflow run; then record it
+    in dvc.lock too, so that `dvc status` and `dvc repro` know it ran (danlu.dvc_lock)."""
     spec = STAGES[name]
-    if not force and (record := cached_record(cfg, name)) is not None:
+    record = None if force else cached_record(cfg, name)
+    if record is not None:
         log.info("%s: unchanged since its last run; outputs reused", name)
         if track and parent_run_id:
-            from danlu.tracking.mlflow_runs import tracked_run
+            _track_reuse(cfg, name, record, parent_run_id)
+    else:
+        record = _run(spec, cfg, parent_run_id, track)
+    _record_in_dvc_lock(spec, cfg)
+    return record
 
-            with tracked_run(cfg, name, parent_run_id=parent_run_id,
-                             tags={"danlu.stage": name, "danlu.cached": "true",
-                                   "danlu.source_run": str(record.run_id)}) as tracker:
-                tracker.log_metrics(record.metrics)
-        return record
 
+def _record_in_dvc_lock(spec: StageSpec, cfg: Config) -> None:
+    """dvc.lock gets the stage when dvc.yaml describes this very run: the same paths and code
+    (dvc.yaml as `danlu dvc-yaml` writes it for this config) and params.yaml's own values."""
+    from danlu.config.load import load_config
+    from danlu.dvc_lock import commit, declared_stage, dvc_project
+
+    if not dvc_project(cfg.root):
+        return
+    if declared_stage(cfg.root, spec.name) != dvc_stage(spec, cfg):
+        log.info("%s: dvc.yaml declares other paths or code than this run; dvc.lock not "
+                 "updated (`danlu dvc-yaml` rewrites dvc.yaml)", spec.name)
+        return
+    saved = load_config(cfg.root / "params.yaml")
+    if param_values(saved, spec.params) != param_values(cfg, spec.params):
+        log.info("%s: run with -S overrides of its params; dvc.lock not updated", spec.name)
+        return
+    commit(cfg.root, spec.name)
+
+
+def _run(spec: StageSpec, cfg: Config, parent_run_id: str | None, track: bool) -> StageRecord:
     start = time.perf_counter()
-    outputs = [str(p) for p in spec.outs(cfg) + spec.metrics(cfg) + spec.plots(cfg)]
     if track:
         from danlu.tracking.lineage import lineage_tags
         from danlu.tracking.mlflow_runs import tracked_run
 
-        tags = {"danlu.stage": name, "danlu.cached": "false", **lineage_tags(cfg)}
-        with tracked_run(cfg, name, parent_run_id=parent_run_id, tags=tags) as tracker:
-            tracker.log_params({f"params.{k}": json.dumps(v) for k, v in
-                                _param_values(cfg, spec.params).items()})
+        tags = {"danlu.stage": spec.name, "danlu.cached": "false", **lineage_tags(cfg)}
+        with tracked_run(cfg, spec.name, parent_run_id=parent_run_id, tags=tags) as tracker:
             outcome = spec.run(cfg, tracker)
+            tracker.log_params({**flat_params(cfg, spec.params), **outcome.params})
             tracker.log_metrics(outcome.metrics)
             for metrics_file in spec.metrics(cfg):
                 tracker.log_artifact(metrics_file)
             run_id = tracker.run_id
     else:
+        from danlu.tracking.tracker import NullTracker
+
         outcome, run_id = spec.run(cfg, NullTracker()), None
-    record = StageRecord(name, False, run_id, time.perf_counter() - start,
-                         {k: float(v) for k, v in outcome.metrics.items()}, outputs,
-                         outcome.registered)
-    atomic_write_json(_record_path(cfg, name),
+    record = StageRecord(spec.name, False, run_id, time.perf_counter() - start,
+                         {k: float(v) for k, v in outcome.metrics.items()},
+                         [str(p) for p in spec.outputs(cfg)], outcome.registered)
+    atomic_write_json(_record_path(cfg, spec.name),
                       {"fingerprint": fingerprint(spec, cfg), "record": asdict(record)})
     return record
+
+
+def _track_reuse(cfg: Config, name: str, record: StageRecord, parent_run_id: str) -> None:
+    """A reused stage still shows in the pipeline run: a nested run with the reused metrics."""
+    from danlu.tracking.mlflow_runs import tracked_run
+
+    with tracked_run(cfg, name, parent_run_id=parent_run_id,
+                     tags={"danlu.stage": name, "danlu.cached": "true",
+                           "danlu.source_run": str(record.run_id)}) as tracker:
+        tracker.log_metrics(record.metrics)
+
+
+# ---- dvc.yaml, written from the table ---------------------------------------------------------
+
+def dvc_stage(spec: StageSpec, cfg: Config) -> dict:
+    """The stage as dvc.yaml declares it for this config: the same inputs, code, params and
+    outputs as the change check."""
+    def rel(paths: list[Path]) -> list[str]:
+        return [str(p.relative_to(cfg.root)) if p.is_relative_to(cfg.root) else str(p)
+                for p in paths]
+
+    code = [f"{SOURCE_DIR}/{p.as_posix()}" for p in spec.code()]
+    stage: dict = {"cmd": f"danlu {spec.name} --force", "deps": rel(spec.deps(cfg)) + code,
+                   "params": list(spec.params), "outs": rel(spec.outs(cfg))}
+    if metrics := spec.metrics(cfg):
+        stage["metrics"] = [{m: {"cache": False}} for m in rel(metrics)]
+    if plots := spec.plots(cfg):
+        stage["plots"] = [{p: {"cache": False, **PLOT}} for p in rel(plots)]
+    return stage
+
+
+DVC_YAML_HEADER = """\
+# Written by `danlu dvc-yaml` from the stage table in src/danlu/pipeline.py: edit that, not
+# this. One stage per pipeline stage, running the same stage function as `danlu run` and the
+# Prefect flow; the code deps are the danlu packages each stage imports (danlu.imports).
+# `dvc repro` runs what changed; `dvc exp run -S train.max_steps=50` tries a variation.
+"""
+
+
+def render_dvc_yaml(cfg: Config) -> str:
+    import yaml
+
+    stages = {name: dvc_stage(spec, cfg) for name, spec in STAGES.items()}
+    body = yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False,
+                          width=100)
+    return DVC_YAML_HEADER + body

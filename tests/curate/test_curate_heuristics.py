@@ -27,8 +27,8 @@ from danlu.curate.filters.repetition import (
 )
 from danlu.curate.filters.c4 import TerminalPunctuationLines
 from danlu.curate.filters.urls import UrlBlocklist, read_blocklist
-from danlu.curate.stage import corpus_steps
-from danlu.curate.stage import shard_filters as build_filters
+from danlu.curate.steps import corpus_steps
+from danlu.curate.steps import shard_filters as build_filters
 from danlu.errors import DataError
 from danlu.sample.bundle import restore
 

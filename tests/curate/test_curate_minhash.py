@@ -30,7 +30,7 @@ from danlu.curate.minhash import (
 )
 from danlu.curate.lsh import band_hashes, near_duplicate_clusters
 from danlu.curate.words import split_words
-from danlu.curate.stage import corpus_steps
+from danlu.curate.steps import corpus_steps
 from danlu.sample.bundle import restore
 
 # Letters only: the filter normalizes digits away, so "w1" and "w2" would be the same word.

@@ -18,7 +18,7 @@ from curate_fixtures import ARTICLES, WarcFiles, article_html, build_corpus, std
 
 from danlu.config import CurateConfig
 from danlu.curate import curate
-from danlu.curate import stage as stage_module
+from danlu.curate import run as run_module
 from danlu.curate.readers import list_input_files, read_files, read_range
 from danlu.curate.shards import plan_shards
 
@@ -175,13 +175,13 @@ def test_killed_run_resumes_only_unfinished_shards(
     finished_before = {d.name for d in shards_dir.glob("shard-*")}
 
     ran = []
-    real = stage_module.run_shard
+    real = run_module.run_shard
 
     def counting(job):
         ran.append(job.shard.name)
         return real(job)
 
-    monkeypatch.setattr(stage_module, "run_shard", counting)
+    monkeypatch.setattr(run_module, "run_shard", counting)
     resumed = curate(cfg, inputs, out)
     total = resumed.stats["shards"]
     assert len(finished_before) >= 3 and total > len(finished_before) + 2
@@ -193,16 +193,16 @@ def test_killed_run_resumes_only_unfinished_shards(
 
 
 def test_changed_settings_do_not_reuse_old_shards(curate_cfg: CurateConfig, tmp_path: Path) -> None:
-    work = stage_module._work_dir(tmp_path / "out", curate_cfg, ["a"])
+    work = run_module._work_dir(tmp_path / "out", curate_cfg, ["a"])
     (work / "shards" / "shard-00000").mkdir()
-    assert (stage_module._work_dir(tmp_path / "out", curate_cfg, ["a"]) / "shards" / "shard-00000").exists()
+    assert (run_module._work_dir(tmp_path / "out", curate_cfg, ["a"]) / "shards" / "shard-00000").exists()
     stricter = curate_cfg.model_copy(update={"exact_dedup": not curate_cfg.exact_dedup})
-    assert not (stage_module._work_dir(tmp_path / "out", stricter, ["a"]) / "shards" / "shard-00000").exists()
+    assert not (run_module._work_dir(tmp_path / "out", stricter, ["a"]) / "shards" / "shard-00000").exists()
     # the number of workers is not a setting of the output: it keeps the shards
-    work = stage_module._work_dir(tmp_path / "out", curate_cfg, ["a"])
+    work = run_module._work_dir(tmp_path / "out", curate_cfg, ["a"])
     (work / "shards" / "shard-00001").mkdir()
     more = settings(curate_cfg, workers=7)
-    assert (stage_module._work_dir(tmp_path / "out", more, ["a"]) / "shards" / "shard-00001").exists()
+    assert (run_module._work_dir(tmp_path / "out", more, ["a"]) / "shards" / "shard-00001").exists()
 
 
 def test_stats_markdown_has_a_row_per_step_with_bytes(curate_cfg: CurateConfig, tmp_path: Path) -> None:

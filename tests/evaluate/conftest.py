@@ -56,7 +56,7 @@ def model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def loaded(model_dir):
     """(model, tokenizer) loaded back from the folder, as the stage loads them."""
-    from danlu.evaluate.stage import load_model
+    from danlu.model.saved import load_model
 
     return load_model(model_dir)
 

@@ -12,7 +12,7 @@ from danlu.evaluate.lm import (
     text_token_ids,
     unigram_metrics,
 )
-from danlu.tokenizer.chat import BOS
+from danlu.tokens.chat import BOS
 
 TEXTS = ["the cat sat on the mat.", "a big red car ran near the old house.", "bird"]
 

@@ -6,7 +6,7 @@ import pytest
 from danlu.errors import DataError
 from danlu.finetune.data import (collate, encode_examples, read_conversations, shuffled_batches,
                                  split_examples)
-from danlu.tokenizer.chat import IGNORE_INDEX
+from danlu.tokens.chat import IGNORE_INDEX
 
 CONV = {"id": "c1", "messages": [
     {"role": "system", "content": "Be brief."},

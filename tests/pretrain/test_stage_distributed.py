@@ -35,7 +35,7 @@ def losses(out: Path) -> list[float]:
 
 
 def run_here(cfg, out_name: str, tracker=None):
-    from danlu.pretrain.stage import pretrain
+    from danlu.pretrain.run import pretrain
 
     return pretrain(cfg.model, cfg.train, cfg.path("outputs/tokenizer"),
                     cfg.path(f"outputs/{out_name}"), seed=cfg.seed, tracker=tracker)
@@ -48,14 +48,14 @@ def test_accumulation_wsd_bits_per_byte_samples_and_mfu(project: Path) -> None:
                  "train.sample_tokens=6", "train.peak_tflops=0.5")
     tracker = NullTracker()
     result = run_here(cfg, "single", tracker)
-    assert tracker.params["accumulation"] == 2 and tracker.params["step_tokens"] == 256
+    assert result.params["accumulation"] == 2 and result.params["step_tokens"] == 256
     by_step = {}
     for step, metrics in tracker.metrics:
         if step is not None:
             by_step.setdefault(step, {}).update(metrics)
     assert sorted(k for k in by_step if "pretrain/loss" in by_step[k]) == list(range(6))
     assert {"pretrain/mfu", "pretrain/grad_norm", "pretrain/tokens_per_s"} <= set(by_step[5])
-    per_token = tracker.params["flops_per_token"]
+    per_token = result.params["flops_per_token"]
     row = by_step[5]
     assert row["pretrain/mfu"] == pytest.approx(row["pretrain/tokens_per_s"] * per_token / 0.5e12)
     assert by_step[3]["pretrain/val_bits_per_byte"] > 0
@@ -91,6 +91,7 @@ def test_torchrun_matches_one_process_accumulating_the_same_batch(project: Path,
     shutil.rmtree(cfg.path("outputs/pretrain"), ignore_errors=True)
     two = run_torchrun(cfg, 2, run_id=None, timeout=300)
     assert two.metrics["train_tokens"] == one.metrics["train_tokens"] == 6 * 256
+    assert two.params["world_size"] == 2 and two.params["accumulation"] == 1  # from rank 0
     assert np.allclose(losses(two.out_dir), losses(one.out_dir), rtol=1e-4)
     assert two.metrics["val_loss"] == pytest.approx(one.metrics["val_loss"], rel=1e-4)
     # rank 0 saved the whole model (gathered from the shards under FSDP): it loads anywhere
@@ -152,7 +153,8 @@ def test_fsdp_run_killed_mid_training_resumes_with_the_same_losses(project: Path
     with tempfile.TemporaryDirectory() as tmp:
         config_file = Path(tmp) / "config.json"
         config_file.write_text(json.dumps(cfg.model_dump(mode="json")))
-        proc = subprocess.Popen(torchrun_command(config_file, cfg.root, 2), cwd=cfg.root,
+        command = torchrun_command(config_file, cfg.root, 2, Path(tmp) / "result.json")
+        proc = subprocess.Popen(command, cwd=cfg.root,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)

@@ -8,10 +8,10 @@ from tokenizers import Tokenizer
 
 from danlu.config import MixtureConfig, TokenizerConfig
 from danlu.errors import DataError
-from danlu.tokenizer.loader import TokenLoader
+from danlu.tokens.loader import TokenLoader
 from danlu.tokenizer.report import tokenizer_report
-from danlu.tokenizer.shards import check_shards
-from danlu.tokenizer.stage import build_tokenizer, read_documents, split_documents
+from danlu.tokens.shards import check_shards
+from danlu.tokenizer.build import build_tokenizer, read_documents, split_documents
 
 MIXES = {
     "as_curated": MixtureConfig(weights={}, total_tokens=None),

@@ -10,7 +10,7 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
 from danlu.errors import DataError
 from danlu.tokenizer import encode as encode_module
-from danlu.tokenizer.chat import SPECIAL_TOKENS
+from danlu.tokens.chat import SPECIAL_TOKENS
 from danlu.tokenizer.bpe_ranks import installed, rank_mismatch
 from danlu.tokenizer.encode import TextEncoder, encode_texts
 from danlu.tokenizer.train import replace_lone_surrogates

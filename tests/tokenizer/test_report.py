@@ -3,7 +3,7 @@ import json
 import pytest
 from tokenizers import Tokenizer
 
-from danlu.tokenizer.chat import SPECIAL_TOKENS
+from danlu.tokens.chat import SPECIAL_TOKENS
 from danlu.tokenizer.report import (
     report_markdown,
     token_bytes,

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from danlu.tokenizer.chat import BOS, CHAT_TEMPLATE, END, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS, encode_conversation
+from danlu.tokens.chat import BOS, CHAT_TEMPLATE, END, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS, encode_conversation
 from danlu.tokenizer.train import new_bpe_tokenizer, replace_lone_surrogates
 
 CONVERSATIONS = [

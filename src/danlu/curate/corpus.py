@@ -24,17 +24,13 @@ import pyarrow.parquet as pq
 
 from danlu.config import CurateConfig
 from danlu.curate.output import DOCUMENTS_SCHEMA, DROPPED_SCHEMA, SIGNATURE_COLUMN, band_column
-from danlu.curate.stats import CurateStats
+from danlu.curate.stats import EXACT_STEP, LINE_STEP, NEAR_STEP, QUALITY_STEP, CurateStats
 from danlu.curate.execute import ShardRunner, run_all
 from danlu.curate.worker import DROPPED_FILE, PASSED_FILE, QUARANTINE_FILE, ScoreJob, score_shard
 from danlu.errors import DataError
 
 log = logging.getLogger("danlu.curate")
 
-QUALITY_STEP = "quality"
-EXACT_STEP = "exact_duplicate"
-NEAR_STEP = "near_duplicate"
-LINE_STEP = "line_dedup"
 # The columns of a document that line dedup rewrites.
 REWRITTEN_COLUMNS = ["text", "n_chars", "n_words", "n_bytes", "text_hash"]
 META_COLUMNS = ["id", "source", "url", "language", "n_bytes", "text_hash"]

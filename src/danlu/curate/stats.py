@@ -13,6 +13,11 @@ from danlu.curate.document import Document, Quarantined, RawDocument
 
 READ_STEP = "read"
 EXTRACT_STEP = "extract"
+# the steps over the whole corpus, after the shards (corpus.py)
+QUALITY_STEP = "quality"
+EXACT_STEP = "exact_duplicate"
+NEAR_STEP = "near_duplicate"
+LINE_STEP = "line_dedup"
 
 
 class CurateStats:

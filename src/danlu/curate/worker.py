@@ -43,6 +43,7 @@ from danlu.curate.output import (
 )
 from danlu.curate.readers import read_range
 from danlu.curate.shards import Shard
+from danlu.curate.steps import shard_filters
 from danlu.curate.stats import EXTRACT_STEP, READ_STEP, CurateStats
 
 PASSED_FILE = "passed.parquet"
@@ -188,8 +189,6 @@ def _cache_key(cfg: CurateConfig) -> str:
 def _shard_filters(cfg: CurateConfig) -> list[DocumentFilter]:
     key, cache = _cache_key(cfg), _thread_cache()
     if key not in cache:
-        from danlu.curate.stage import shard_filters
-
         cache.clear()
         cache[key] = (shard_filters(cfg), _new_hasher(cfg))
     return cache[key][0]

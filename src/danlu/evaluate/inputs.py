@@ -6,7 +6,7 @@ from pathlib import Path
 
 from danlu.errors import DataError
 from danlu.jsonl import jsonl_records
-from danlu.tokenizer.chat import messages_problem
+from danlu.tokens.chat import messages_problem
 
 
 def read_heldout(path: Path) -> list[dict]:

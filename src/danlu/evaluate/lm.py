@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from danlu.errors import ConfigError, DataError
-from danlu.tokenizer.chat import BOS
+from danlu.tokens.chat import BOS
 
 
 def text_token_ids(tokenizer: Any, text: str) -> list[int]:

@@ -1,161 +1,22 @@
-"""The evaluate stage: held-out metrics against a unigram baseline, chat samples, a report card."""
+"""The evaluate stage's entry: both models, the tokenizer's shards (for the unigram baseline)
+and the held-out sets in, the report card and metrics in outputs/evaluate out."""
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from danlu.atomic import atomic_dir
-from danlu.config import EvaluateConfig
-from danlu.errors import ConfigError, DataError
-from danlu.evaluate.generate import base_samples, chat_samples, chat_summary
-from danlu.evaluate.inputs import read_heldout, read_prompts
-from danlu.evaluate.lm import language_model_metrics, unigram_metrics
-from danlu.evaluate.report import render_report
+from danlu.config.project import Config
+from danlu.evaluate.run import evaluate
+from danlu.tokens.shards import shard_paths, unigram_counts
+from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.tracker import Tracker
 
-log = logging.getLogger("danlu.evaluate")
 
-# Windows scored per forward pass; memory only, the metrics do not depend on it.
-DEFAULT_BATCH_SIZE = 8
-# Where the tracker files the report and samples among a run's artifacts.
-ARTIFACT_FOLDER = "evaluate"
-
-
-@dataclass(frozen=True)
-class EvaluateResult:
-    out_dir: Path
-    metrics_path: Path
-    report_path: Path
-    samples_path: Path
-    values: dict[str, float] = field(default_factory=dict)
-
-    def metrics(self) -> dict[str, float]:
-        """The flat numeric metrics, as MLflow takes them."""
-        return dict(self.values)
-
-
-def load_model(model_dir: Path) -> tuple[Any, Any]:
-    """A saved causal LM and the tokenizer beside it, in float32 (never with remote code)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise DataError(f"{model_dir}: no model here (expected config.json and weights)")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{model_dir}: cannot load the model or its tokenizer ({exc})") from exc
-    model.eval()
-    return model, tokenizer
-
-
-def _check_context(model: Any, model_dir: Path, context_length: int) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit is not None and context_length > limit:
-        raise ConfigError(
-            f"context_length {context_length} is longer than {model_dir} was built for ({limit})"
-        )
-
-
-def _flat_metrics(
-    lm: dict[str, dict], summary: dict[str, float], num_prompts: int
-) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for name, m in lm.items():
-        values[f"{name}_loss"] = m["loss"]
-        values[f"{name}_perplexity"] = m["perplexity"]
-        values[f"{name}_bpb"] = m["bits_per_byte"]
-        values[f"{name}_tokens"] = m["tokens"]
-    values["heldout_bytes"] = lm["base"]["bytes"]
-    values["chat_format_rate"] = summary["format_rate"]
-    values["chat_rouge_l"] = summary["rouge_l"]
-    values["chat_token_f1"] = summary["token_f1"]
-    values["chat_prompts"] = num_prompts
-    # Bits per byte, not loss: the unigram baseline and each model may tokenize differently.
-    values["base_beats_unigram"] = int(lm["base"]["bits_per_byte"] < lm["unigram"]["bits_per_byte"])
-    values["chat_beats_unigram"] = int(lm["chat"]["bits_per_byte"] < lm["unigram"]["bits_per_byte"])
-    return values
-
-
-def evaluate(
-    cfg: EvaluateConfig,
-    base_model_dir: Path,
-    chat_model_dir: Path,
-    unigram_counts: np.ndarray,
-    out_dir: Path,
-    *,
-    context_length: int,
-    tracker: Tracker | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    root: Path | None = None,
-) -> EvaluateResult:
-    """Score both models on held-out text and the chat model on prompts; write out_dir whole.
-
-    Relative paths in `cfg` are taken from `root` (the project root; default: the working folder).
-    """
-    import torch
-
-    torch.manual_seed(0)
-    root = Path(root) if root is not None else Path.cwd()
-    heldout = read_heldout(root / cfg.heldout)
-    prompts = read_prompts(root / cfg.prompts)
-    base_model, base_tokenizer = load_model(base_model_dir)
-    chat_model, chat_tokenizer = load_model(chat_model_dir)
-    _check_context(base_model, base_model_dir, context_length)
-    _check_context(chat_model, chat_model_dir, context_length)
-
-    texts = [p["text"] for p in heldout]
-    log.info("scoring %d held-out passages", len(texts))
-    lm = {
-        "unigram": unigram_metrics(unigram_counts, base_tokenizer, texts),
-        "base": language_model_metrics(
-            base_model, base_tokenizer, texts, context_length=context_length, batch_size=batch_size
-        ),
-        "chat": language_model_metrics(
-            chat_model, chat_tokenizer, texts, context_length=context_length, batch_size=batch_size
-        ),
-    }
-    log.info("generating replies to %d prompts", len(prompts))
-    chats = chat_samples(chat_model, chat_tokenizer, prompts, max_new_tokens=cfg.max_new_tokens)
-    summary = chat_summary(chats)
-    shown = heldout[: cfg.num_samples]
-    continuations = base_samples(
-        base_model, base_tokenizer, [p["text"] for p in shown], max_new_tokens=cfg.max_new_tokens
-    )
-    bases = [{"id": p["id"], **c} for p, c in zip(shown, continuations, strict=True)]
-    values = _flat_metrics(lm, summary, len(prompts))
-
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-        report = render_report(lm, summary, chats, bases, num_samples=cfg.num_samples)
-        (tmp / "report.md").write_text(report, encoding="utf-8")
-        lines = [{"kind": "chat", **s} for s in chats] + [{"kind": "base", **s} for s in bases]
-        (tmp / "samples.jsonl").write_text(
-            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
-        )
-    result = EvaluateResult(
-        out_dir=out_dir,
-        metrics_path=out_dir / "metrics.json",
-        report_path=out_dir / "report.md",
-        samples_path=out_dir / "samples.jsonl",
-        values=values,
-    )
-    if tracker is not None:
-        tracker.log_metrics({k: float(v) for k, v in values.items()})
-        for path in (result.metrics_path, result.report_path, result.samples_path):
-            tracker.log_artifact(path, ARTIFACT_FOLDER)
-    log.info(
-        "bits per byte: unigram %.4f, base %.4f, chat %.4f; chat format %.0f%%, ROUGE-L %.3f",
-        values["unigram_bpb"], values["base_bpb"], values["chat_bpb"],
-        100 * values["chat_format_rate"], values["chat_rouge_l"],
-    )
-    return result
+def run(cfg: Config, tracker: Tracker) -> StageOutcome:
+    tok_dir = cfg.out_dir("tokenizer")
+    vocab = json.loads((tok_dir / "stats.json").read_text())["vocab_size"]
+    counts = unigram_counts(shard_paths(tok_dir / "shards", "train"), vocab)
+    result = evaluate(cfg.evaluate, cfg.out_dir("pretrain") / "model",
+                      cfg.out_dir("sft") / "model", counts, cfg.out_dir("evaluate"),
+                      context_length=cfg.model.context_length, tracker=tracker, root=cfg.root)
+    return StageOutcome(result.metrics())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from danlu.errors import DataError
 from danlu.jsonl import jsonl_records
-from danlu.tokenizer.chat import IGNORE_INDEX, encode_conversation, messages_problem
+from danlu.tokens.chat import IGNORE_INDEX, encode_conversation, messages_problem
 
 
 @dataclass(frozen=True)

@@ -38,30 +38,32 @@ def processes(nproc_per_node: int) -> int:
     return max(1, torch.cuda.device_count())
 
 
-def torchrun_command(config_file: Path, root: Path, nproc: int) -> list[str]:
+def torchrun_command(config_file: Path, root: Path, nproc: int, result_file: Path) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
             f"--nproc_per_node={nproc}", "-m", "danlu.pretrain.launch",
-            "--config-json", str(config_file), "--root", str(root)]
+            "--config-json", str(config_file), "--root", str(root),
+            "--result-json", str(result_file)]
 
 
 def run_torchrun(cfg, nproc: int, run_id: str | None, timeout: float | None = None):
-    """Run the pretrain stage under torchrun; returns rank 0's PretrainResult (read back from
-    the outputs). The config goes to the ranks whole (params and overrides resolved).
+    """Run the pretrain stage under torchrun; returns rank 0's PretrainResult (which it writes
+    to a file of ours). The config goes to the ranks whole (params and overrides resolved).
     `timeout` (seconds; None = as long as it takes) kills a run that outlives it."""
-    from danlu.pipeline import out_dir
-    from danlu.pretrain.stage import result_from
+    from danlu.pretrain.run import PretrainResult
 
     with tempfile.TemporaryDirectory(prefix="danlu-torchrun-") as tmp:
-        config_file = Path(tmp) / "config.json"
+        config_file, result_file = Path(tmp) / "config.json", Path(tmp) / "result.json"
         config_file.write_text(json.dumps(cfg.model_dump(mode="json")), encoding="utf-8")
         # (each rank shares the node's cores out itself: trainer.set_threads)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if run_id:
             env[RUN_ID_ENV] = run_id
-        command = torchrun_command(config_file, cfg.root, nproc)
+        command = torchrun_command(config_file, cfg.root, nproc, result_file)
         log.info("pretrain: %s", " ".join(command))
         relay(command, env, cfg.root, timeout)
-    return result_from(out_dir(cfg, "pretrain"))
+        if not result_file.is_file():
+            raise DanluError("torchrun finished, but its rank 0 wrote no pretraining result")
+        return PretrainResult.from_json(result_file.read_text(encoding="utf-8"))
 
 
 def relay(command: list[str], env: dict, cwd: Path, timeout: float | None = None) -> list[str]:
@@ -105,15 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config-json", type=Path, help="a resolved config (from the stage)")
     parser.add_argument("--params", type=Path, help="params.yaml (when started by hand)")
     parser.add_argument("--root", type=Path, help="project root for --config-json")
+    parser.add_argument("--result-json", type=Path, help="where rank 0 writes its result")
     parser.add_argument("-S", "--set-param", action="append", default=[], dest="overrides")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
     logging.getLogger("danlu").setLevel(logging.INFO)
 
-    from danlu.config import config_from_data, load_config
-    from danlu.pipeline import out_dir
-    from danlu.pretrain.distributed import init_distributed, shutdown
-    from danlu.pretrain.stage import pretrain
+    from danlu.config.load import config_from_data, load_config
+    from danlu.pretrain.run import pretrain
+    from danlu.train.distributed import init_distributed, shutdown
 
     if args.config_json:
         data = json.loads(args.config_json.read_text(encoding="utf-8"))
@@ -127,8 +129,10 @@ def main(argv: list[str] | None = None) -> None:
 
         tracker = MlflowTracker(cfg, run_id)
     try:
-        pretrain(cfg.model, cfg.train, out_dir(cfg, "tokenizer"), out_dir(cfg, "pretrain"),
-                 seed=cfg.seed, tracker=tracker, dist=dist)
+        result = pretrain(cfg.model, cfg.train, cfg.out_dir("tokenizer"),
+                          cfg.out_dir("pretrain"), seed=cfg.seed, tracker=tracker, dist=dist)
+        if dist.is_main and args.result_json:
+            args.result_json.write_text(result.to_json(), encoding="utf-8")
     finally:
         shutdown(dist)
 

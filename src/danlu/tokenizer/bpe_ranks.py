@@ -15,7 +15,7 @@ from functools import cache
 from tokenizers import Tokenizer
 
 from danlu.errors import DataError
-from danlu.tokenizer.chat import BOS
+from danlu.tokens.chat import BOS
 from danlu.tokenizer.train import GPT4_SPLIT_PATTERN
 
 

@@ -36,7 +36,7 @@ from tokenizers import Tokenizer
 
 from danlu.errors import DataError
 from danlu.tokenizer.bpe_ranks import installed, rank_mismatch, tiktoken_encoding
-from danlu.tokenizer.shards import token_dtype
+from danlu.tokens.shards import token_dtype
 from danlu.tokenizer.train import replace_lone_surrogates
 
 Engine = Literal["tiktoken", "hf"]

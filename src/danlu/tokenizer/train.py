@@ -2,7 +2,7 @@
 
 The saved folder loads offline with `transformers.AutoTokenizer.from_pretrained(dir)` (a
 `TokenizersBackend` in transformers 5) and carries the special tokens and CHAT_TEMPLATE of
-`danlu.tokenizer.chat`. Encoding with `add_special_tokens=True` (the transformers default)
+`danlu.tokens.chat`. Encoding with `add_special_tokens=True` (the transformers default)
 prepends <|bos|>, as every document in the token shards starts with it; the chat template
 writes its own <|bos|> and `apply_chat_template` encodes without special tokens, so it is
 never doubled.
@@ -22,7 +22,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 from transformers import PreTrainedTokenizerFast
 
 from danlu.errors import DataError
-from danlu.tokenizer.chat import BOS, CHAT_TEMPLATE, END, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS
+from danlu.tokens.chat import BOS, CHAT_TEMPLATE, END, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS
 
 # GPT-4 (cl100k_base) pre-tokenization, as tiktoken writes it: contractions, words with one
 # leading non-letter, digits in groups of 1-3, punctuation runs, newlines, other whitespace.

@@ -1,6 +1,6 @@
 import pytest
 
-from danlu.pretrain.throughput import flops_per_token, gpu_peak_tflops, mfu, peak_flops
+from danlu.train.throughput import flops_per_token, gpu_peak_tflops, mfu, peak_flops
 
 
 @pytest.mark.parametrize("kv_heads,tied", [(4, True), (2, False)])

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from danlu.pretrain.checkpoint import Checkpointer
-from danlu.pretrain.trainer import LoopSettings, train
+from danlu.train.checkpoint import Checkpointer
+from danlu.train.loop import LoopSettings, train
 
 SETTINGS = LoopSettings(max_steps=12, lr=3e-3, min_lr_ratio=0.1, warmup_steps=2,
                         weight_decay=0.1, grad_clip=1.0, eval_every=100)
@@ -27,9 +27,9 @@ import sys, time
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
-from danlu.pretrain.checkpoint import Checkpointer
-from danlu.pretrain.trainer import LoopSettings, train
-from danlu.tokenizer.loader import TokenLoader
+from danlu.train.checkpoint import Checkpointer
+from danlu.train.loop import LoopSettings, train
+from danlu.tokens.loader import TokenLoader
 
 torch.set_num_threads(1)
 model_dir, shards, folder = sys.argv[1], sorted(Path(sys.argv[2]).glob("*.bin")), sys.argv[3]
@@ -47,7 +47,7 @@ train(model, loader, settings, device="cpu", prefix="pretrain",
 def shards(tmp_path: Path, tiny_model_dir: Path) -> Path:
     from transformers import AutoConfig
 
-    from danlu.tokenizer.shards import write_shards
+    from danlu.tokens.shards import write_shards
 
     vocab = AutoConfig.from_pretrained(str(tiny_model_dir)).vocab_size
     rng = np.random.default_rng(0)
@@ -59,7 +59,7 @@ def shards(tmp_path: Path, tiny_model_dir: Path) -> Path:
 def fresh(tiny_model_dir: Path, shards: Path):
     from transformers import AutoModelForCausalLM
 
-    from danlu.tokenizer.loader import TokenLoader
+    from danlu.tokens.loader import TokenLoader
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
     return model, TokenLoader(sorted(shards.glob("*.bin")), 4, 32, seed=1, mode="random")

@@ -14,8 +14,18 @@ the detected GPU's name picks one. An unknown GPU, or the CPU, has no peak unles
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 log = logging.getLogger("danlu.train")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What MFU needs: training FLOPs per token and one device's peak FLOP/s (None: unknown)."""
+
+    flops_per_token: float
+    peak_flops: float | None
+
 
 # Substring of torch.cuda.get_device_name() -> dense bf16 TFLOP/s. Most specific first.
 GPU_PEAK_TFLOPS: list[tuple[str, float]] = [

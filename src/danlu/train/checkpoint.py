@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from danlu.atomic import atomic_dir
-from danlu.pretrain.distributed import (
+from danlu.train.distributed import (
     Dist,
     barrier,
     gather_objects,

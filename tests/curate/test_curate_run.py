@@ -94,8 +94,8 @@ def test_stats_account_for_every_input(run) -> None:
     assert metrics["documents_in"] == 18 and metrics["dropped_language"] == 2
     assert metrics["quarantined_not_html"] == 1 and metrics["source.reference.kept"] == 2
     assert all(isinstance(v, float) for v in metrics.values())
-    assert tracker.metrics[-1][1] == metrics
-    assert tracker.params["curate.filters.min_words"] == 50 and tracker.tags["curate.validation"] == "accepted"
+    assert tracker.metrics == [] and tracker.params == {}  # the runner logs them, once
+    assert tracker.tags["curate.validation"] == "accepted"
     assert {p.name for p, _ in tracker.artifacts} == {"stats.json", "stats.md", "validation.json",
                                                       "data_docs"}
     assert json.loads(result.validation_path.read_text())["success"] is True

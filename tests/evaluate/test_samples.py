@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from danlu.errors import DataError
-from danlu.evaluate import generate
-from danlu.evaluate.generate import base_samples, chat_samples, chat_summary
+from danlu.evaluate import samples as samples_module
+from danlu.evaluate.samples import base_samples, chat_samples, chat_summary
 from danlu.evaluate.lm import text_token_ids
 from danlu.evaluate.similarity import rouge_l_f1, token_f1
-from danlu.tokenizer.chat import BOS, END, EOS, ROLE_TOKENS, encode_conversation
+from danlu.tokens.chat import BOS, END, EOS, ROLE_TOKENS, encode_conversation
 
 PROMPT = {
     "id": "p1",
@@ -70,7 +70,7 @@ def test_prompt_is_the_training_format_plus_assistant_marker(model, tokenizer, m
         seen.append(prompt_ids)
         return [tokenizer.convert_tokens_to_ids(END)]
 
-    monkeypatch.setattr(generate, "greedy_continuation", fake_greedy)
+    monkeypatch.setattr(samples_module, "greedy_continuation", fake_greedy)
     chat_samples(model, tokenizer, [PROMPT], max_new_tokens=5)
     conversation, _ = encode_conversation(tokenizer, PROMPT["messages"])
     assistant = tokenizer.convert_tokens_to_ids(ROLE_TOKENS["assistant"])

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from danlu.pretrain.trainer import LoopSettings, train, validation_loss
+from danlu.train.loop import LoopSettings, train, validation_loss
 from danlu.tracking.tracker import NullTracker
 
 
@@ -56,7 +56,7 @@ def test_saved_model_reloads_with_identical_logits(model, tmp_path: Path, tiny_t
     """The export is exact: AutoModelForCausalLM (no remote code) gives the training logits."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from danlu.pretrain.stage import save_model
+    from danlu.model.saved import save_model
 
     tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
     save_model(model, tok, tmp_path)
@@ -69,41 +69,6 @@ def test_saved_model_reloads_with_identical_logits(model, tmp_path: Path, tiny_t
         assert torch.equal(model(input_ids=x).logits, again(input_ids=x).logits)
     end_id = tok.convert_tokens_to_ids("<|end|>")
     assert end_id in again.generation_config.eos_token_id
-
-
-def test_cuda_devices_by_index_get_bf16_autocast():
-    """Under torchrun the device is "cuda:N": autocast applies to it as to "cuda"."""
-    import contextlib
-    import warnings
-
-    from danlu.pretrain.trainer import _autocast
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # no CUDA here: torch disables the context it made
-        for device in ("cuda", "cuda:3"):
-            context = _autocast(device)
-            assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
-    assert isinstance(_autocast("cpu"), contextlib.nullcontext)
-
-
-def test_all_cores_are_shared_among_the_processes_of_a_node(monkeypatch):
-    import os
-
-    from danlu.pretrain.trainer import set_threads
-
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.setattr(os, "cpu_count", lambda: 8)
-        monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-        set_threads(0)
-        assert torch.get_num_threads() == 2
-        set_threads(3)  # an explicit count is taken as it is
-        assert torch.get_num_threads() == 3
-        monkeypatch.delenv("LOCAL_WORLD_SIZE")
-        set_threads(0)
-        assert torch.get_num_threads() == 8
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_compiled_training_gives_the_eager_losses(tiny_model_dir: Path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from danlu.errors import DataError
-from danlu.tokenizer.shards import (
+from danlu.tokens.shards import (
     HEADER_SIZE,
     MAGIC,
     check_shards,

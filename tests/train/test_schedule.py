@@ -1,6 +1,6 @@
 import pytest
 
-from danlu.pretrain.schedule import lr_factor
+from danlu.train.schedule import lr_factor
 
 
 def test_warmup_then_cosine_to_the_floor():

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from danlu.errors import DataError
-from danlu.tokenizer.shards import Shard, open_shard
+from danlu.tokens.shards import Shard, open_shard
 
 STATE_FORMAT = 1
 Mode = Literal["random", "bos", "sequential"]

@@ -342,3 +342,10 @@ def unigram_counts(paths: Iterable[Path], vocab_size: int) -> np.ndarray:
                 raise DataError(f"{path}: token id {len(chunk) - 1} is not below {vocab_size}")
             counts += chunk
     return counts
+
+
+def shard_paths(shards_dir: Path, split: str) -> list[Path]:
+    paths = sorted(Path(shards_dir).glob(f"{split}-*.bin"))
+    if not paths:
+        raise DataError(f"{shards_dir}: no {split}-*.bin token shards; run the tokenizer stage")
+    return paths

@@ -7,47 +7,12 @@ from typing import Any
 
 from danlu.errors import DataError
 from danlu.evaluate.lm import text_token_ids
+from danlu.model.generate import greedy_continuation, special_token_id
 from danlu.evaluate.similarity import rouge_l_f1, token_f1
-from danlu.tokenizer.chat import BOS, END, EOS
+from danlu.tokens.chat import BOS, END, EOS
 
 # How much of a held-out passage the base model is shown before it continues on its own.
 PROMPT_WORDS = 8
-
-
-def special_token_id(tokenizer: Any, token: str) -> int:
-    """The id of one of danlu's special tokens; a tokenizer without it was not made by danlu."""
-    token_id = tokenizer.convert_tokens_to_ids(token)
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise DataError(
-            f"the tokenizer has no {token} token; was it trained by danlu's tokenizer stage?"
-        )
-    return token_id
-
-
-def greedy_continuation(
-    model: Any, prompt_ids: list[int], *, max_new_tokens: int, stop_ids: list[int], pad_id: int
-) -> list[int]:
-    """The new token ids of a greedy generation, the stop token included when one was reached."""
-    import torch
-
-    device = next(model.parameters()).device
-    input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-    model.eval()
-    with torch.no_grad():
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=stop_ids,
-            pad_token_id=pad_id,
-        )
-    new_ids = output[0, len(prompt_ids) :].tolist()
-    # generate() pads finished rows; with one row there is none, but cut at the first stop anyway.
-    for i, token_id in enumerate(new_ids):
-        if token_id in stop_ids:
-            return new_ids[: i + 1]
-    return new_ids
 
 
 def chat_samples(

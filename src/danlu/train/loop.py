@@ -11,15 +11,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from danlu.pretrain.checkpoint import Checkpointer
-from danlu.pretrain.distributed import Dist, mean_over_ranks, no_sync, parallelize, unwrap
-from danlu.pretrain.schedule import lr_factor
-from danlu.pretrain.throughput import mfu
+from danlu.train.checkpoint import Checkpointer
+from danlu.train.device import autocast
+from danlu.train.distributed import Dist, mean_over_ranks, no_sync, parallelize
+from danlu.train.losses import IGNORE_INDEX, loss_function, token_loss
+from danlu.train.schedule import lr_factor
+from danlu.train.throughput import Throughput, mfu
 from danlu.tracking.tracker import NullTracker, Tracker
 
 log = logging.getLogger("danlu.train")
-
-IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,6 @@ class LoopSettings:
     schedule: str = "cosine"
     decay_fraction: float = 0.2
     accumulation: int = 1  # micro-batches per optimizer step on each device
-
-
-@dataclass(frozen=True)
-class Throughput:
-    """What MFU needs: training FLOPs per token and one device's peak FLOP/s (None: unknown)."""
-
-    flops_per_token: float
-    peak_flops: float | None
 
 
 @dataclass
@@ -63,57 +55,6 @@ class LoopHistory:
         if self.timed_seconds:
             return self.timed_tokens / self.timed_seconds
         return self.tokens / max(self.train_seconds, 1e-9)
-
-
-def pick_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def set_threads(threads: int) -> None:
-    """`threads` CPU threads for torch; 0 = all cores, shared out among the processes torchrun
-    started on this node (each taking every core ran 4 threads on 2 cores: 6.7x slower)."""
-    import os
-
-    import torch
-
-    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // local_processes))
-
-
-def token_loss(model, x, y):
-    """Mean cross-entropy of next-token targets y (IGNORE_INDEX excluded) given inputs x."""
-    import torch.nn.functional as F
-
-    logits = model(input_ids=x).logits
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
-                           ignore_index=IGNORE_INDEX)
-
-
-def loss_function(model, compile_model: bool) -> Callable:
-    """`(x, y) -> token_loss(model, x, y)`, compiled as one graph with the model when asked: the
-    fp32 upcast and the cross-entropy over [tokens, vocabulary] logits then fuse with the
-    output projection, where eagerly they are passes of their own over a tensor that is the
-    largest of the step (16 x 1,024 x 50,304 fp32 logits: 3.3 GB). Compiled calls run with
-    plain causal attention (`model.llama.causal_attention`), so that SDPA keeps its flash
-    kernel on CUDA."""
-    def loss_of(x, y):
-        return token_loss(model, x, y)
-
-    if not compile_model:
-        return loss_of
-    import torch
-
-    from danlu.model.llama import causal_attention
-
-    compiled = torch.compile(loss_of)
-
-    def compiled_loss(x, y):
-        with causal_attention(unwrap(model)):
-            return compiled(x, y)
-
-    return compiled_loss
 
 
 def make_optimizer(model, settings: LoopSettings, device: str):
@@ -138,7 +79,7 @@ def validation_loss(model, batches: Callable[[], Iterator], device: str,
     loss_of = loss_of or (lambda x, y: token_loss(model, x, y))
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast(device):
         for x, y in batches():
             n = int((y != IGNORE_INDEX).sum())
             if n:
@@ -146,16 +87,6 @@ def validation_loss(model, batches: Callable[[], Iterator], device: str,
                 count += n
     model.train()
     return total / max(count, 1)
-
-
-def _autocast(device: str):
-    import contextlib
-
-    import torch
-
-    if device.startswith("cuda"):  # "cuda:N" under torchrun
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
@@ -217,7 +148,7 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
             x, y = next(batches)
             tokens += int((y != IGNORE_INDEX).sum())  # counted where the loader made them
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with no_sync(wrapped, dist, sync=micro == settings.accumulation - 1), _autocast(device):
+            with no_sync(wrapped, dist, sync=micro == settings.accumulation - 1), autocast(device):
                 loss = loss_of(x, y) / settings.accumulation
                 loss.backward()
             loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()

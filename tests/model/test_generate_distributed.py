@@ -15,8 +15,8 @@ SCRIPT = '''
 import json, os, sys
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from danlu.pretrain.distributed import init_distributed, parallelize, shutdown
-from danlu.pretrain.samples import generate_sample
+from danlu.train.distributed import init_distributed, parallelize, shutdown
+from danlu.model.generate import sample_text
 
 dist = init_distributed("fsdp")
 torch.set_num_threads(1)
@@ -24,7 +24,7 @@ model = AutoModelForCausalLM.from_pretrained(sys.argv[1])
 model.config.max_position_embeddings = 32
 parallelize(model, dist)
 tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
-texts = [generate_sample(model, tokenizer, 24, "cpu", seed=seed, dist=dist) for seed in (dist.rank, 7)]
+texts = [sample_text(model, tokenizer, 24, "cpu", seed=seed, dist=dist) for seed in (dist.rank, 7)]
 with open(os.path.join(sys.argv[2], f"rank{dist.rank}.json"), "w") as fh:
     json.dump(texts, fh)
 shutdown(dist)

@@ -22,7 +22,7 @@ def test_presets_derive_batch_tokens_and_lr():
 def test_grouped_query_untied_model_exports_exactly(tmp_path: Path, tiny_tokenizer_dir: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from danlu.pretrain.stage import save_model
+    from danlu.model.saved import save_model
 
     config = llama_config("tiny", vocab_size=420, context_length=32, bos_id=1, eos_id=2,
                           pad_id=0, n_kv_head=2, tie_embeddings=False)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from danlu.errors import DataError
-from danlu.tokenizer.loader import TokenLoader
-from danlu.tokenizer.shards import write_shard
+from danlu.tokens.loader import TokenLoader
+from danlu.tokens.shards import write_shard
 
 VOCAB = 60_000
 
@@ -147,7 +147,7 @@ def doc_shards(tmp_path):
 
 def _documents(paths) -> dict[int, list[int]]:
     """Each document's text tokens, keyed by its first one."""
-    from danlu.tokenizer.shards import iter_documents
+    from danlu.tokens.shards import iter_documents
 
     return {int(d[1]): d[1:].tolist() for d in iter_documents(paths) if len(d) > 1}
 

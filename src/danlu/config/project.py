@@ -1,0 +1,83 @@
+"""The whole params.yaml: the project sections (seed, paths, tracking, registry) and each
+stage's section from its own module; paths resolve against the project root."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from danlu.config.curate import CurateConfig
+from danlu.config.evaluate import EvaluateConfig
+from danlu.config.finetune import SftConfig
+from danlu.config.pretrain import ModelConfig, TrainConfig
+from danlu.config.section import HUB_PREFIX, Section
+from danlu.config.tokenizer import TokenizerConfig
+
+
+class PathsConfig(Section):
+    data: str
+    outputs: str
+
+
+class TrackingConfig(Section):
+    uri: str = Field(description="MLflow tracking URI; a relative sqlite path is under the project")
+    artifacts: str = Field(description="artifact root for new experiments")
+    experiment: str
+    register_models: bool
+
+
+class RegistryConfig(Section):
+    base_model: str
+    chat_model: str
+    alias: str
+
+
+class Config(Section):
+    seed: int
+    paths: PathsConfig
+    tracking: TrackingConfig
+    curate: CurateConfig
+    tokenizer: TokenizerConfig
+    model: ModelConfig
+    train: TrainConfig
+    sft: SftConfig
+    evaluate: EvaluateConfig
+    registry: RegistryConfig
+
+    _root: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> "Config":
+        f = self.curate.filters
+        if f.min_words >= f.max_words:
+            raise ValueError("curate.filters.min_words must be below curate.filters.max_words")
+        v = self.curate.validation
+        if v.min_chars >= v.max_chars:
+            raise ValueError("curate.validation.min_chars must be below curate.validation.max_chars")
+        return self
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a path from params against the project root (a hub dataset name, hf://...,
+        stays as it is)."""
+        if str(value).startswith(HUB_PREFIX):
+            return Path(value)
+        p = Path(value)
+        return p if p.is_absolute() else self._root / p
+
+    def out_dir(self, stage: str) -> Path:
+        """The folder a stage writes: <paths.outputs>/<stage>."""
+        return self.path(self.paths.outputs) / stage
+
+    def section_hash(self, *sections: str) -> str:
+        """A stable hash of some sections (all when none given): the params part of lineage."""
+        data = self.model_dump(mode="json")
+        picked = {k: data[k] for k in (sections or sorted(data))}
+        blob = json.dumps(picked, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,74 @@
+"""Keeping DVC's record of what ran: after `danlu run` (or a stage command) runs or reuses a
+stage, its entry in dvc.lock is written by DVC itself (`dvc commit`: hashes of the deps, params
+and outputs, outputs into the DVC cache), exactly as `dvc repro` would have left it. So
+`dvc status` is clean and `dvc repro` is a no-op after `danlu run`; `dvc repro`, for its part,
+runs the danlu stage commands, which leave danlu's own records.
+
+Nothing is written when the project is not a DVC repository, when DVC itself runs the stage
+command (DVC_STAGE is set: `dvc repro` writes the lock), or when the caller found that
+dvc.yaml does not describe this run (other paths, or -S overrides of the stage's params)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger("danlu.pipeline")
+
+DVC_STAGE_ENV = "DVC_STAGE"  # set by DVC for the commands of the stages it runs
+
+
+def dvc_project(root: Path) -> bool:
+    """A DVC repository with a dvc.yaml, and not inside a command DVC is running."""
+    root = Path(root)
+    return ((root / ".dvc").is_dir() and (root / "dvc.yaml").is_file()
+            and DVC_STAGE_ENV not in os.environ)
+
+
+def declared_stage(root: Path, name: str) -> dict | None:
+    """The stage as dvc.yaml declares it (None when it is not there)."""
+    import yaml
+
+    data = yaml.safe_load((Path(root) / "dvc.yaml").read_text(encoding="utf-8")) or {}
+    return (data.get("stages") or {}).get(name)
+
+
+def commit(root: Path, target: str) -> bool:
+    """`dvc commit -f target` through DVC's API; a failure (another DVC process holds the
+    repository's lock, say) is a warning: the stage's outputs are fine, only the lock waits."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            repo.commit(target, force=True)
+    except DvcException as exc:
+        log.warning("%s: not recorded in dvc.lock (%s); `dvc commit %s` records it", target,
+                    exc, target)
+        return False
+    return True
+
+
+def cache_data(root: Path, dvc_file: str = "data.dvc") -> bool:
+    """Put the data a .dvc file tracks into the DVC cache when the files are exactly what it
+    records and only the cache lacks them (a fresh clone after `danlu sample`), so that
+    `dvc status` is clean; data that differs from the record is left for the user to commit."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    if not dvc_project(root) or not (Path(root) / dvc_file).is_file():
+        return False
+    try:
+        with Repo(str(root)) as repo:
+            changes = repo.status([dvc_file]).get(dvc_file, [])
+            only_uncached = changes and all(
+                set(c) == {"changed outs"} and set(c["changed outs"].values()) == {"not in cache"}
+                for c in changes)
+            if not only_uncached:
+                return False
+            repo.commit(dvc_file, force=True)
+    except DvcException as exc:
+        log.warning("%s: data not put in the DVC cache (%s)", dvc_file, exc)
+        return False
+    return True

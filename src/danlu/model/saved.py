@@ -1,0 +1,59 @@
+"""A model folder: safetensors weights, config, generation config and the tokenizer, as
+`save_pretrained` writes them. Every stage, the registry and `danlu chat` load models here, and
+never with remote code: the folder loads anywhere with AutoModelForCausalLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from danlu.errors import DataError
+from danlu.tokens.chat import BOS, END, EOS, PAD
+
+
+def generation_ids(tokenizer) -> dict[str, int | list[int]]:
+    """Ids for generation_config: a reply stops at <|end|> (chat) or <|eos|>."""
+    bos, eos, pad, end = tokenizer.convert_tokens_to_ids([BOS, EOS, PAD, END])
+    return {"bos_token_id": bos, "eos_token_id": [end, eos], "pad_token_id": pad}
+
+
+def save_model(model, tokenizer, model_dir: Path) -> None:
+    """safetensors weights, config, generation config and the tokenizer in one folder."""
+    for key, value in generation_ids(tokenizer).items():
+        setattr(model.generation_config, key, value)
+    model.save_pretrained(str(model_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(model_dir))
+
+
+def load_tokenizer(folder: Path, context_length: int | None = None):
+    """The tokenizer saved in `folder` (a model folder or the tokenizer stage's)."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "tokenizer.json").is_file():
+        raise DataError(f"{folder}: no tokenizer.json; run the stage that writes it")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if context_length is not None:
+        tokenizer.model_max_length = context_length
+    return tokenizer
+
+
+def load_model(model_dir: Path, *, dtype: str = "float32") -> tuple[Any, Any]:
+    """A saved causal LM and the tokenizer beside it, in eval mode (weights only: a folder
+    without safetensors, or one that asks for remote code, is refused by transformers)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise DataError(f"{model_dir}: no model here (expected config.json and weights); "
+                        "run the stage that writes it")
+    tokenizer = load_tokenizer(model_dir)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=getattr(torch, dtype), trust_remote_code=False,
+            use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{model_dir}: cannot load the model ({exc})") from exc
+    model.eval()
+    return model, tokenizer

@@ -1,4 +1,5 @@
-"""`dvc repro` on a copy of the project does what `danlu run` does; a second repro is a no-op;
+"""On a fresh clone, `danlu run` and `dvc repro` share one record of what ran: after `danlu run`,
+`dvc status` is clean and `dvc repro` a no-op; after DVC ran stages, `danlu run` reuses them.
 `dvc exp run -S` works; `dvc push`/`dvc pull` round-trip through the default local remote."""
 
 from __future__ import annotations
@@ -58,23 +59,22 @@ def project(tmp_path_factory, repo_root: Path) -> Path:
     return root
 
 
-def test_the_unpacked_sample_hashes_to_the_md5_in_data_dvc(project: Path):
-    """The shipped bytes are what data.dvc records: committing them to the cache changes nothing."""
-    sh(project, "dvc", "commit", "-f", "-q", "data.dvc")
+def test_the_sample_is_what_data_dvc_records_and_is_in_the_cache(project: Path):
+    """`danlu sample` unpacked the shipped bytes, which hash to data.dvc's md5, and put them in
+    the DVC cache: data.dvc is up to date without a `dvc commit`."""
     assert sh(project, "git", "diff", "--exit-code", "data.dvc", check=False).returncode == 0
     out = sh(project, "dvc", "status", "data.dvc").stdout
     assert "up to date" in out, out
 
 
-def test_repro_runs_every_stage_then_is_a_noop(project: Path):
-    first = sh(project, "dvc", "repro")
-    for name in ORDER:
-        assert f"Running stage '{name}'" in first.stdout
-    assert (project / "outputs" / "sft" / "model" / "model.safetensors").is_file()
+def test_after_danlu_run_dvc_status_is_clean_and_repro_a_noop(project: Path):
+    run = sh(project, "danlu", "run")
+    assert "| curate | ran |" in run.stdout and "| evaluate | ran |" in run.stdout
     assert (project / "dvc.lock").is_file()
-    second = sh(project, "dvc", "repro")
-    assert "Running stage" not in second.stdout
-    assert "Data and pipelines are up to date" in second.stdout
+    assert "Data and pipelines are up to date" in sh(project, "dvc", "status").stdout
+    repro = sh(project, "dvc", "repro")
+    assert "Running stage" not in repro.stdout
+    assert "Data and pipelines are up to date" in repro.stdout
     metrics = sh(project, "dvc", "metrics", "show", "--json").stdout
     assert "val_bits_per_byte" in metrics and "documents_in" in metrics
 
@@ -86,6 +86,13 @@ def test_exp_run_with_a_changed_param_reruns_from_the_stage_that_reads_it(projec
     for name in ("curate", "tokenizer"):
         assert f"Running stage '{name}'" not in run.stdout
     assert yaml.safe_load((project / "params.yaml").read_text())["train"]["max_steps"] == 12
+
+
+def test_after_dvc_ran_stages_danlu_run_reuses_every_stage(project: Path):
+    run = sh(project, "danlu", "run")
+    for name in ORDER:
+        assert f"| {name} | reused |" in run.stdout, run.stdout
+    assert "Data and pipelines are up to date" in sh(project, "dvc", "status").stdout
 
 
 def test_push_then_pull_restores_data_and_outputs(project: Path):

@@ -81,6 +81,31 @@ def test_mlflow_has_a_parent_run_with_a_nested_run_per_stage(first_run: dict, pr
     assert {"metrics.json", "loss.csv"} <= {a.path for a in c.list_artifacts(pretrain.info.run_id)}
 
 
+def test_params_and_metrics_are_logged_once_in_one_format(first_run: dict, project: Path):
+    """The runner alone logs a stage's params (params.yaml keys, dotted; facts of the run by
+    name) and its final metrics (as in metrics.json), once; the loop logs curves by step."""
+    from danlu.config import load_config
+    from danlu.tracking.mlflow_runs import PARENT_TAG, client
+
+    cfg = load_config(project / "params.yaml", TINY)
+    c = client(cfg)
+    exp = c.get_experiment_by_name(cfg.tracking.experiment)
+    children = c.search_runs([exp.experiment_id],
+                             f"tags.`{PARENT_TAG}` = '{first_run['mlflow_run_id']}'")
+    runs = {r.data.tags["danlu.stage"]: r for r in children}
+    pretrain = runs["pretrain"].data
+    assert pretrain.params["train.max_steps"] == "40" and pretrain.params["model.preset"] == "tiny"
+    assert pretrain.params["n_params"] and pretrain.params["device"] == "cpu"
+    assert not any(k.startswith("params.") for r in runs.values() for k in r.data.params)
+    assert runs["sft"].data.params["sft.min_lr_ratio"] == "0.1"
+    assert runs["curate"].data.params["curate.filters.min_words"] == "50"
+    saved = json.loads((project / "outputs" / "pretrain" / "metrics.json").read_text())
+    for key, value in saved.items():
+        history = c.get_metric_history(runs["pretrain"].info.run_id, key)
+        assert [m.value for m in history] == [pytest.approx(value)], key
+    assert "pretrain.loss" in pretrain.metrics  # the curve, by step
+
+
 def test_models_are_registered_with_alias_and_lineage(first_run: dict, project: Path):
     from danlu.config import load_config
     from danlu.tracking.mlflow_runs import client
@@ -138,7 +163,7 @@ def test_shards_run_as_prefect_tasks_with_the_same_output(prefect, tmp_path: Pat
     from curate_fixtures import build_corpus
 
     from danlu.config import load_config
-    from danlu.curate import curate
+    from danlu.curate.run import curate
     from danlu.curate.execute import shard_runner
     from flows.shards import PrefectTasks
 
@@ -174,7 +199,7 @@ def test_shards_run_as_prefect_tasks_on_a_dask_cluster(prefect, tmp_path: Path, 
     from curate_fixtures import build_corpus
 
     from danlu.config import load_config
-    from danlu.curate import curate
+    from danlu.curate.run import curate
     from danlu.curate.execute import choose_runner, shard_runner
     from flows.shards import prefect_shard_runner
 

@@ -10,13 +10,29 @@ dvc.yaml does not describe this run (other paths, or -S overrides of the stage's
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("danlu.pipeline")
 
 DVC_STAGE_ENV = "DVC_STAGE"  # set by DVC for the commands of the stages it runs
+
+
+@contextlib.contextmanager
+def _dvc_quiet() -> Iterator[None]:
+    """DVC's own notes ("Updating lock file") stay out of danlu's log; its warnings, once."""
+    logger = logging.getLogger("dvc")
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def dvc_project(root: Path) -> bool:
@@ -41,7 +57,7 @@ def commit(root: Path, target: str) -> bool:
     from dvc.repo import Repo
 
     try:
-        with Repo(str(root)) as repo:
+        with _dvc_quiet(), Repo(str(root)) as repo:
             repo.commit(target, force=True)
     except DvcException as exc:
         log.warning("%s: not recorded in dvc.lock (%s); `dvc commit %s` records it", target,
@@ -60,7 +76,7 @@ def cache_data(root: Path, dvc_file: str = "data.dvc") -> bool:
     if not dvc_project(root) or not (Path(root) / dvc_file).is_file():
         return False
     try:
-        with Repo(str(root)) as repo:
+        with _dvc_quiet(), Repo(str(root)) as repo:
             changes = repo.status([dvc_file]).get(dvc_file, [])
             only_uncached = changes and all(
                 set(c) == {"changed outs"} and set(c["changed outs"].values()) == {"not in cache"}

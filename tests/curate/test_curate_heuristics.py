@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from danlu.config import CurateConfig
-from danlu.curate import curate
+from danlu.curate.run import curate
 from danlu.curate.document import Document, Provenance
 from danlu.curate.filters.c4 import CurlyBrace, LoremIpsum, MinSentences, PolicyLines
 from danlu.curate.filters.fineweb import CharDuplicatesRatio, NewLineRatio, ShortLineRatio

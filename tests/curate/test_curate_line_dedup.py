@@ -13,7 +13,7 @@ import pytest
 from curate_fixtures import stdlib_texts, write_jsonl
 
 from danlu.config import CurateConfig
-from danlu.curate import curate
+from danlu.curate.run import curate
 from danlu.curate.dedup import normalize, text_hash
 from danlu.curate.line_dedup import NO_HASH, remove_units, repeated_units, split_units, unit_hashes
 

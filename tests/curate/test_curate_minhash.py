@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from danlu.config import CurateConfig, NearDedupConfig
-from danlu.curate import curate
+from danlu.curate.run import curate
 from danlu.curate.dedup import normalize, normalized_hash, text_hash
 from danlu.curate.document import Document, Provenance
 from danlu.curate.minhash import (

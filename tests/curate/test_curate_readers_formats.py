@@ -232,7 +232,7 @@ def test_saved_datasets_dataset_is_read_split_by_split(tmp_path: Path) -> None:
 def test_saved_dataset_curates_like_any_input(tmp_path: Path, curate_cfg) -> None:
     import datasets
 
-    from danlu.curate import curate
+    from danlu.curate.run import curate
 
     prose = ("The committee met on Tuesday to discuss the new library, which will open in the "
              "spring. Members agreed that the reading room should stay open late on weekdays, "

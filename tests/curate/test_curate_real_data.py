@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from danlu.config import CurateConfig
-from danlu.curate import curate
+from danlu.curate.run import curate
 
 
 def test_real_common_crawl_and_wget_warcs(curate_cfg: CurateConfig, shared_data: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from danlu.config import CurateConfig
-from danlu.curate import curate
+from danlu.curate.run import curate
 from danlu.curate.output import ParquetParts
 from danlu.curate.stats import CurateStats
 from danlu.errors import DataError, ValidationFailed

@@ -17,7 +17,7 @@ import pytest
 from curate_fixtures import ARTICLES, WarcFiles, article_html, build_corpus, stdlib_texts, write_jsonl
 
 from danlu.config import CurateConfig
-from danlu.curate import curate
+from danlu.curate.run import curate
 from danlu.curate import run as run_module
 from danlu.curate.readers import list_input_files, read_files, read_range
 from danlu.curate.shards import plan_shards
@@ -140,7 +140,7 @@ def test_shards_on_threads_do_not_share_a_minhasher(curate_cfg: CurateConfig, tm
 RUN_SCRIPT = """
 import sys, pickle
 from pathlib import Path
-from danlu.curate import curate
+from danlu.curate.run import curate
 cfg, inputs, out = pickle.loads(Path(sys.argv[1]).read_bytes())
 curate(cfg, inputs, out)
 """

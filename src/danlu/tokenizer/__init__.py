@@ -1,5 +1,5 @@
-"""The tokenizer stage and the token-shard format the pretrain stage reads.
+"""The tokenizer stage: a byte-level BPE trained on the curated documents (train.py), the corpus
+encoded (encode.py, mixture.py) into token shards, and a report on the vocabulary (report.py).
 
-train.py (BPE training, the Hugging Face folder), shards.py (binary shard format),
-loader.py (TokenLoader batches), stage.py (build_tokenizer), chat.py (special tokens, chat format).
-"""
+stage.py is the entry; build.py the work. The formats other stages read (special tokens and
+the chat template, the shards and their loader) are danlu.tokens, not this package."""

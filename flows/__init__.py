@@ -6,6 +6,9 @@ import os
 # Library logs (logger "danlu") go into the flow run logs; set before prefect is imported.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "danlu")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# No usage telemetry (offline it only prints failures): Prefect's client, MLflow.
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # The embedded server can take ~20 s to start on a cold two-core machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Weight loading/saving bars of transformers would flood the flow logs.

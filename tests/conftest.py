@@ -98,3 +98,26 @@ def tokenizer_stage_project(tmp_path_factory, repo_root: Path, tiny_tokenizer_di
         return root
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """What ran, by area of the code (tests mirror src/), after the dots: passed, skipped
+    (the reasons are in pytest's short summary above) and failed."""
+    from collections import Counter, defaultdict
+
+    areas: dict[str, Counter] = defaultdict(Counter)
+    for outcome in ("passed", "skipped", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            parts = getattr(report, "nodeid", "").split("::")[0].split("/")
+            if len(parts) < 2:
+                continue
+            area = parts[1] if len(parts) > 2 else "pipeline, cli, config, layers"
+            areas[area][outcome] += 1
+    if not areas:
+        return
+    terminalreporter.section("danlu tests by area")
+    terminalreporter.write_line(f"{'area':32} {'passed':>7} {'skipped':>8} {'failed':>7}")
+    for area in sorted(areas):
+        c = areas[area]
+        terminalreporter.write_line(
+            f"{area:32} {c['passed']:>7} {c['skipped']:>8} {c['failed'] + c['error']:>7}")

@@ -95,3 +95,20 @@ def test_near_dedup_threshold_follows_bands_and_rows(params: Path):
     assert nd.threshold == pytest.approx((1 / 20) ** (1 / 5))
     with pytest.raises(ConfigError, match=r"curate\.near_dedup\.rows: .*greater than or equal to 1"):
         load_config(params, ["curate.near_dedup.rows=0"])
+
+
+def test_params_yaml_is_in_the_form_dvc_writes_back(tmp_path, repo_root):
+    """`dvc exp run -S key=value` rewrites params.yaml through ruamel: the file is kept in that
+    form, so an experiment's diff is the changed key alone."""
+    from dvc.utils.serialize import modify_yaml
+
+    original = (repo_root / "params.yaml").read_text()
+    copy = tmp_path / "params.yaml"
+    copy.write_text(original)
+    with modify_yaml(copy) as data:
+        data["train"]["max_steps"] = 300
+    changed = [(a, b) for a, b in zip(original.splitlines(), copy.read_text().splitlines())
+               if a != b]
+    assert len(original.splitlines()) == len(copy.read_text().splitlines())
+    assert [(a.split("#")[0].strip(), b.split("#")[0].strip()) for a, b in changed] == \
+        [("max_steps: 450", "max_steps: 300")]

@@ -25,11 +25,22 @@ Force = Annotated[bool, typer.Option("--force", help="Run even if inputs are unc
 NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not log to MLflow")]
 
 
+# Quiet and offline-safe by default (each can be set otherwise in the environment): no usage
+# telemetry from Prefect's client and server or from MLflow (offline they only print
+# failures), and no per-file bars from transformers next to danlu's own progress.
+QUIET_DEFAULTS = {
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+
+
 def _setup_logging() -> None:
     from rich.logging import RichHandler
 
-    # transformers' per-file loading/saving bars are noise next to danlu's own progress.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for key, value in QUIET_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
     handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", datefmt="[%X]",
@@ -178,7 +189,7 @@ def sample(params: ParamsFile = None,
         return
     from danlu.sample.bundle import restore
 
-    from danlu.dvc_lock import cache_data
+    from danlu.dvc_files import cache_data
 
     restore(data, force=force)
     cached = cache_data(cfg.root)

@@ -26,6 +26,7 @@ from pathlib import Path
 from danlu.atomic import atomic_write_json
 from danlu.config.project import Config
 from danlu.config.section import HUB_PREFIX
+from danlu.dvc_files import dvc_stage, dvc_yaml_text
 from danlu.errors import ConfigError, DataError
 from danlu.imports import PACKAGE_DIR, code_paths
 from danlu.tracking.outcome import StageOutcome
@@ -34,7 +35,7 @@ from danlu.tracking.tracker import Tracker
 log = logging.getLogger("danlu.pipeline")
 
 SOURCE_DIR = "src/danlu"  # where the package's code is in the project (dvc.yaml's code deps)
-PLOT = {"x": "step", "y": "loss"}  # every stage's plot is a loss.csv
+HEADLINE_FILE = "headline.json"  # each stage's DVC metric: its headline numbers, nothing more
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,16 @@ class StageSpec:
     params: tuple[str, ...]  # params.yaml sections (or dotted keys) the stage reads
     deps: Callable[[Config], list[Path]]  # input files and folders (not code)
     outs: Callable[[Config], list[Path]]  # cached outputs (folders or files)
-    metrics: Callable[[Config], list[Path]]  # headline numbers (DVC metrics, not cached)
     plots: Callable[[Config], list[Path]]
+    headline: tuple[str, ...]  # the metrics of `dvc metrics show` and the run summary
 
     @property
     def entry(self) -> str:
         return f"danlu.{self.package}.stage"
+
+    def metrics(self, cfg: Config) -> list[Path]:
+        """The DVC metric file (not cached), written by the runner from the outcome."""
+        return [cfg.out_dir(self.name) / HEADLINE_FILE]
 
     def code(self, package_dir: Path = PACKAGE_DIR) -> list[Path]:
         """Package-relative code the stage runs: every danlu unit its entry imports."""
@@ -97,27 +102,30 @@ STAGES: dict[str, StageSpec] = {
     s.name: s for s in [
         StageSpec("curate", "curate", ("curate",), _curate_inputs,
                   _paths("curate/documents", "curate/dropped", "curate/quarantine",
-                         "curate/validation.json", "curate/stats.md"),
-                  _paths("curate/stats.json"), _none),
+                         "curate/validation.json", "curate/stats.json", "curate/stats.md"),
+                  _none, ("documents_in", "kept", "dropped", "quarantined")),
         StageSpec("tokenizer", "tokenizer", ("seed", "tokenizer"),
                   _paths("curate/documents"),
-                  _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/report.json",
+                  _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json",
+                         "tokenizer/mixture.json", "tokenizer/report.json",
                          "tokenizer/report.md"),
-                  _paths("tokenizer/stats.json", "tokenizer/mixture.json"), _none),
+                  _none, ("vocab_size", "train_tokens", "val_bytes_per_token")),
         StageSpec("pretrain", "pretrain", ("seed", "model", "train"),
                   _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json"),
-                  _paths("pretrain/model", "pretrain/samples.jsonl"),
-                  _paths("pretrain/metrics.json"), _paths("pretrain/loss.csv")),
+                  _paths("pretrain/model", "pretrain/metrics.json", "pretrain/samples.jsonl"),
+                  _paths("pretrain/loss.csv"),
+                  ("train_loss", "val_loss", "val_bits_per_byte", "tokens_per_s")),
         StageSpec("sft", "finetune", ("seed", "sft", "train.threads"),
                   lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.path(cfg.sft.data)],
-                  _paths("sft/model"), _paths("sft/metrics.json"), _paths("sft/loss.csv")),
+                  _paths("sft/model", "sft/metrics.json"), _paths("sft/loss.csv"),
+                  ("train_loss", "val_loss")),
         StageSpec("evaluate", "evaluate", ("evaluate", "model.context_length"),
                   lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.out_dir("sft") / "model",
                                cfg.out_dir("tokenizer") / "shards",
                                cfg.out_dir("tokenizer") / "stats.json",
                                cfg.path(cfg.evaluate.heldout), cfg.path(cfg.evaluate.prompts)],
-                  _paths("evaluate/report.md", "evaluate/samples.jsonl"),
-                  _paths("evaluate/metrics.json"), _none),
+                  _paths("evaluate/report.md", "evaluate/metrics.json", "evaluate/samples.jsonl"),
+                  _none, ("unigram_bpb", "base_bpb", "chat_bpb", "chat_format_rate")),
     ]
 }
 ORDER = list(STAGES)
@@ -245,7 +253,7 @@ def cached_record(cfg: Config, name: str) -> StageRecord | None:
 def run_stage(name: str, cfg: Config, *, parent_run_id: str | None = None,
               force: bool = False, track: bool = True) -> StageRecord:
     """Run one stage (or reuse its unchanged outputs), tracked as an MLflow run; then record it
-    in dvc.lock too, so that `dvc status` and `dvc repro` know it ran (danlu.dvc_lock)."""
+    in dvc.lock too, so that `dvc status` and `dvc repro` know it ran (danlu.dvc_files)."""
     spec = STAGES[name]
     record = None if force else cached_record(cfg, name)
     if record is not None:
@@ -262,11 +270,11 @@ def _record_in_dvc_lock(spec: StageSpec, cfg: Config) -> None:
     """dvc.lock gets the stage when dvc.yaml describes this very run: the same paths and code
     (dvc.yaml as `danlu dvc-yaml` writes it for this config) and params.yaml's own values."""
     from danlu.config.load import load_config
-    from danlu.dvc_lock import commit, declared_stage, dvc_project
+    from danlu.dvc_files import commit, declared_stage, dvc_project
 
     if not dvc_project(cfg.root):
         return
-    if declared_stage(cfg.root, spec.name) != dvc_stage(spec, cfg):
+    if declared_stage(cfg.root, spec.name) != dvc_stage(spec, cfg, SOURCE_DIR):
         log.info("%s: dvc.yaml declares other paths or code than this run; dvc.lock not "
                  "updated (`danlu dvc-yaml` rewrites dvc.yaml)", spec.name)
         return
@@ -288,13 +296,13 @@ def _run(spec: StageSpec, cfg: Config, parent_run_id: str | None, track: bool) -
             outcome = spec.run(cfg, tracker)
             tracker.log_params({**flat_params(cfg, spec.params), **outcome.params})
             tracker.log_metrics(outcome.metrics)
-            for metrics_file in spec.metrics(cfg):
-                tracker.log_artifact(metrics_file)
             run_id = tracker.run_id
     else:
         from danlu.tracking.tracker import NullTracker
 
         outcome, run_id = spec.run(cfg, NullTracker()), None
+    headline = {k: outcome.metrics[k] for k in spec.headline if k in outcome.metrics}
+    atomic_write_json(cfg.out_dir(spec.name) / HEADLINE_FILE, headline)
     record = StageRecord(spec.name, False, run_id, time.perf_counter() - start,
                          {k: float(v) for k, v in outcome.metrics.items()},
                          [str(p) for p in spec.outputs(cfg)], outcome.registered)
@@ -313,37 +321,6 @@ def _track_reuse(cfg: Config, name: str, record: StageRecord, parent_run_id: str
         tracker.log_metrics(record.metrics)
 
 
-# ---- dvc.yaml, written from the table ---------------------------------------------------------
-
-def dvc_stage(spec: StageSpec, cfg: Config) -> dict:
-    """The stage as dvc.yaml declares it for this config: the same inputs, code, params and
-    outputs as the change check."""
-    def rel(paths: list[Path]) -> list[str]:
-        return [str(p.relative_to(cfg.root)) if p.is_relative_to(cfg.root) else str(p)
-                for p in paths]
-
-    code = [f"{SOURCE_DIR}/{p.as_posix()}" for p in spec.code()]
-    stage: dict = {"cmd": f"danlu {spec.name} --force", "deps": rel(spec.deps(cfg)) + code,
-                   "params": list(spec.params), "outs": rel(spec.outs(cfg))}
-    if metrics := spec.metrics(cfg):
-        stage["metrics"] = [{m: {"cache": False}} for m in rel(metrics)]
-    if plots := spec.plots(cfg):
-        stage["plots"] = [{p: {"cache": False, **PLOT}} for p in rel(plots)]
-    return stage
-
-
-DVC_YAML_HEADER = """\
-# Written by `danlu dvc-yaml` from the stage table in src/danlu/pipeline.py: edit that, not
-# this. One stage per pipeline stage, running the same stage function as `danlu run` and the
-# Prefect flow; the code deps are the danlu packages each stage imports (danlu.imports).
-# `dvc repro` runs what changed; `dvc exp run -S train.max_steps=50` tries a variation.
-"""
-
-
 def render_dvc_yaml(cfg: Config) -> str:
-    import yaml
-
-    stages = {name: dvc_stage(spec, cfg) for name, spec in STAGES.items()}
-    body = yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False,
-                          width=100)
-    return DVC_YAML_HEADER + body
+    """dvc.yaml for this config, from the table: what `danlu dvc-yaml` writes."""
+    return dvc_yaml_text({name: dvc_stage(spec, cfg, SOURCE_DIR) for name, spec in STAGES.items()})

@@ -14,6 +14,7 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     result = sft(cfg.sft, cfg.out_dir("pretrain") / "model", cfg.path(cfg.sft.data),
                  cfg.out_dir("sft"), seed=cfg.seed, threads=cfg.train.threads, tracker=tracker)
     tracker.log_artifact(result.out_dir / "loss.csv")
+    tracker.log_artifact(result.out_dir / "metrics.json")
     tags = {"sft_val_loss": f"{result.metrics['val_loss']:.4f}", "method": "full"}
     registered = register_stage_model(cfg, tracker, result.model_dir, cfg.registry.chat_model,
                                       tags)

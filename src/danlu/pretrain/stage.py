@@ -20,6 +20,7 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
         result = pretrain(cfg.model, cfg.train, cfg.out_dir("tokenizer"), cfg.out_dir("pretrain"),
                           seed=cfg.seed, tracker=tracker)
     tracker.log_artifact(result.loss_path)
+    tracker.log_artifact(result.metrics_path)
     tags = {"val_bits_per_byte": f"{result.metrics['val_bits_per_byte']:.4f}",
             "preset": cfg.model.preset}
     registered = register_stage_model(cfg, tracker, result.model_dir, cfg.registry.base_model,

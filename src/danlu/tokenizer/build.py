@@ -249,6 +249,23 @@ def _summary(rows: Iterable[dict[str, int]]) -> dict:
     }
 
 
+def _encode_train(encoder: TextEncoder, tokenizer: Tokenizer, train_docs: list[Document],
+                  cfg: TokenizerConfig, seed: int, tmp: Path, shard_tokens: int):
+    """The train split into shards/, mixed by cfg.mixture; -> (paths, stats, mixture plan).
+    Mixed shards are written from an unmixed copy, so each document is encoded once."""
+    shards, mix = tmp / "shards", cfg.mixture
+    unmixed = shards if is_as_curated(mix.weights, mix.total_tokens) else tmp / "unmixed"
+    paths, counts = _encode(encoder, train_docs, unmixed, "train", shard_tokens)
+    plan = plan_mixture(
+        (DocumentTokens(d.id, d.source, n + 1) for d, n in zip(train_docs, counts)),
+        mix.weights, mix.total_tokens, seed,
+    )
+    if not plan.as_curated:
+        paths = _write_mixed(tokenizer, paths, train_docs, plan, shards, shard_tokens)
+        shutil.rmtree(unmixed)
+    return paths, _split_stats(train_docs, counts, paths, plan.copies), plan
+
+
 def build_tokenizer(
     cfg: TokenizerConfig,
     documents_dir: Path,
@@ -278,21 +295,10 @@ def build_tokenizer(
     with atomic_dir(out_dir) as tmp:
         save_tokenizer(tokenizer, tmp / "tokenizer", model_max_length=model_max_length)
         started = time.perf_counter()
-        shards = tmp / "shards"
-        mix = cfg.mixture
-        # Mixed shards are written from an unmixed copy, so each document is encoded once.
-        unmixed = shards if is_as_curated(mix.weights, mix.total_tokens) else tmp / "unmixed"
         encoder = TextEncoder(tokenizer)
-        train_paths, counts = _encode(encoder, train_docs, unmixed, "train", shard_tokens)
-        plan = plan_mixture(
-            (DocumentTokens(d.id, d.source, n + 1) for d, n in zip(train_docs, counts)),
-            mix.weights, mix.total_tokens, seed,
-        )
-        if not plan.as_curated:
-            train_paths = _write_mixed(tokenizer, train_paths, train_docs, plan, shards, shard_tokens)
-            shutil.rmtree(unmixed)
-        train_stats = _split_stats(train_docs, counts, train_paths, plan.copies)
-        val_paths, val_counts = _encode(encoder, val_docs, shards, "val", shard_tokens)
+        train_paths, train_stats, plan = _encode_train(encoder, tokenizer, train_docs, cfg, seed,
+                                                       tmp, shard_tokens)
+        val_paths, val_counts = _encode(encoder, val_docs, tmp / "shards", "val", shard_tokens)
         val_stats = _split_stats(val_docs, val_counts, val_paths)
         encode_seconds = time.perf_counter() - started
         _check(tokenizer, (train_stats, train_paths), (val_stats, val_paths))

@@ -104,8 +104,6 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     saves one every `checkpointer.every` steps; the losses after a resume are those of an
     uninterrupted run. Under torchrun (`dist`), the model is wrapped in DDP or FSDP2 here and
     only rank 0 tracks; `model` stays the plain module (sharded in place under FSDP)."""
-    import torch
-
     dist = dist or Dist(device=device)
     tracker = tracker if dist.is_main and tracker is not None else NullTracker()
     model.to(device).train()
@@ -123,54 +121,33 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     def evaluate(step: int) -> None:
         if val_batches is None:
             return
-        val = validation_loss(model, val_batches, device, loss_of)
-        row = {"step": step, "val_loss": val}
-        metrics = {f"{prefix}/val_loss": val}
-        if bytes_per_token:
-            row["val_bits_per_byte"] = val / math.log(2) / bytes_per_token
-            metrics[f"{prefix}/val_bits_per_byte"] = row["val_bits_per_byte"]
+        row = _validate(model, val_batches, device, loss_of, step, bytes_per_token)
         history.evals.append(row)
-        tracker.log_metrics(metrics, step=step)
-        log.info("%s step %d: val_loss %.4f%s", prefix, step, val,
+        tracker.log_metrics({f"{prefix}/{k}": v for k, v in row.items() if k != "step"},
+                            step=step)
+        log.info("%s step %d: val_loss %.4f%s", prefix, step, row["val_loss"],
                  f", {row['val_bits_per_byte']:.3f} bits/byte" if bytes_per_token else "")
         if on_eval is not None:
             on_eval(step, model)
 
     for step in range(first_step, settings.max_steps):
         began = time.perf_counter()
-        factor = lr_factor(step, warmup_steps=settings.warmup_steps, max_steps=settings.max_steps,
-                           min_lr_ratio=settings.min_lr_ratio, schedule=settings.schedule,
-                           decay_fraction=settings.decay_fraction)
-        for group in opt.param_groups:
-            group["lr"] = settings.lr * factor
-        loss_sum, tokens = None, 0  # the loss stays on the device: one host sync per step
-        for micro in range(settings.accumulation):
-            x, y = next(batches)
-            tokens += int((y != IGNORE_INDEX).sum())  # counted where the loader made them
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with no_sync(wrapped, dist, sync=micro == settings.accumulation - 1), autocast(device):
-                loss = loss_of(x, y) / settings.accumulation
-                loss.backward()
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-        norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(),
-                                              settings.grad_clip or float("inf"))
-        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP2: a DTensor
-        local_loss, norm_value = torch.stack([loss_sum.float(), norm.float()]).tolist()
-        loss_value = mean_over_ranks(local_loss, dist)
+        lr = settings.lr * lr_factor(
+            step, warmup_steps=settings.warmup_steps, max_steps=settings.max_steps,
+            min_lr_ratio=settings.min_lr_ratio, schedule=settings.schedule,
+            decay_fraction=settings.decay_fraction)
+        loss_value, norm_value, tokens = _optimizer_step(
+            wrapped, opt, loss_of, batches, lr, settings, device, dist)
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"{prefix}: loss is {loss_value} at step {step}")
-        opt.step()
-        opt.zero_grad(set_to_none=True)
         step_seconds = time.perf_counter() - began
-        tokens *= dist.world_size
         history.tokens += tokens
         history.train_seconds += step_seconds
         if step > first_step or settings.max_steps - first_step == 1:
             history.timed_tokens += tokens
             history.timed_seconds += step_seconds
-        row = {"step": step, "loss": loss_value, "lr": settings.lr * factor,
-               "grad_norm": norm_value, "step_ms": step_seconds * 1000,
-               "tokens_per_s": history.tokens_per_s}
+        row = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": norm_value,
+               "step_ms": step_seconds * 1000, "tokens_per_s": history.tokens_per_s}
         if throughput is not None and throughput.peak_flops:
             row["mfu"] = mfu(row["tokens_per_s"], throughput.flops_per_token,
                              throughput.peak_flops, dist.world_size)
@@ -186,3 +163,40 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     evaluate(settings.max_steps)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _optimizer_step(wrapped, opt, loss_of: Callable, batches: Iterator, lr: float,
+                    settings: LoopSettings, device: str, dist: Dist) -> tuple[float, float, int]:
+    """One optimizer step over `settings.accumulation` micro-batches; -> (loss averaged over
+    the ranks, gradient norm, target tokens over all ranks). The loss stays on the device
+    until the one host sync of the step."""
+    import torch
+
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss_sum, tokens = None, 0
+    for micro in range(settings.accumulation):
+        x, y = next(batches)
+        tokens += int((y != IGNORE_INDEX).sum())  # counted where the loader made them
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with no_sync(wrapped, dist, sync=micro == settings.accumulation - 1), autocast(device):
+            loss = loss_of(x, y) / settings.accumulation
+            loss.backward()
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+    norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), settings.grad_clip or float("inf"))
+    norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP2: a DTensor
+    local_loss, norm_value = torch.stack([loss_sum.float(), norm.float()]).tolist()
+    loss_value = mean_over_ranks(local_loss, dist)
+    if math.isfinite(loss_value):
+        opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss_value, norm_value, tokens * dist.world_size
+
+
+def _validate(model, val_batches: Callable[[], Iterator], device: str, loss_of: Callable,
+              step: int, bytes_per_token: float | None) -> dict:
+    val = validation_loss(model, val_batches, device, loss_of)
+    row = {"step": step, "val_loss": val}
+    if bytes_per_token:
+        row["val_bits_per_byte"] = val / math.log(2) / bytes_per_token
+    return row

@@ -1,4 +1,6 @@
-"""Keeping DVC's record of what ran: after `danlu run` (or a stage command) runs or reuses a
+"""danlu's side of DVC's files: dvc.yaml written from the stage table, and dvc.lock kept.
+
+After `danlu run` (or a stage command) runs or reuses a
 stage, its entry in dvc.lock is written by DVC itself (`dvc commit`: hashes of the deps, params
 and outputs, outputs into the DVC cache), exactly as `dvc repro` would have left it. So
 `dvc status` is clean and `dvc repro` is a no-op after `danlu run`; `dvc repro`, for its part,
@@ -17,6 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("danlu.pipeline")
+
+PLOT = {"x": "step", "y": "loss"}  # every stage's plot is a loss.csv
+DVC_YAML_HEADER = """\
+# Written by `danlu dvc-yaml` from the stage table in src/danlu/pipeline.py: edit that, not
+# this. One stage per pipeline stage, running the same stage function as `danlu run` and the
+# Prefect flow; the code deps are the danlu modules each stage imports (danlu.imports).
+# `dvc repro` runs what changed; `dvc exp run -S train.max_steps=50` tries a variation.
+"""
 
 DVC_STAGE_ENV = "DVC_STAGE"  # set by DVC for the commands of the stages it runs
 
@@ -88,3 +98,28 @@ def cache_data(root: Path, dvc_file: str = "data.dvc") -> bool:
         log.warning("%s: data not put in the DVC cache (%s)", dvc_file, exc)
         return False
     return True
+
+
+def dvc_stage(spec, cfg, source_dir: str) -> dict:
+    """A pipeline StageSpec as dvc.yaml declares it for this config: the same inputs, code
+    (under `source_dir` in the project), params and outputs as danlu's change check."""
+    def rel(paths: list[Path]) -> list[str]:
+        return [str(p.relative_to(cfg.root)) if p.is_relative_to(cfg.root) else str(p)
+                for p in paths]
+
+    code = [f"{source_dir}/{p.as_posix()}" for p in spec.code()]
+    stage: dict = {"cmd": f"danlu {spec.name} --force", "deps": rel(spec.deps(cfg)) + code,
+                   "params": list(spec.params), "outs": rel(spec.outs(cfg))}
+    if metrics := spec.metrics(cfg):
+        stage["metrics"] = [{m: {"cache": False}} for m in rel(metrics)]
+    if plots := spec.plots(cfg):
+        stage["plots"] = [{p: {"cache": False, **PLOT}} for p in rel(plots)]
+    return stage
+
+
+def dvc_yaml_text(stages: dict[str, dict]) -> str:
+    import yaml
+
+    body = yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False,
+                          width=100)
+    return DVC_YAML_HEADER + body

@@ -54,9 +54,13 @@ def test_truncation_drops_conversations_with_nothing_left_to_learn(tok):
 def test_split_is_deterministic_and_nonempty(tok):
     convs = [{**CONV, "id": f"c{i}"} for i in range(40)]
     exs = encode_examples(tok, convs, max_length=256)
-    train, val = split_examples(exs, 0.2)
-    assert (train, val) == split_examples(exs, 0.2)
+    train, val = split_examples(exs, 0.2, seed=3)
+    assert (train, val) == split_examples(exs, 0.2, seed=3)
     assert train and val and {e.id for e in train}.isdisjoint({e.id for e in val})
+    # an example keeps its side when others join (the split is by id, not position)
+    more = encode_examples(tok, [{**CONV, "id": f"c{i}"} for i in range(80)], max_length=256)
+    assert {e.id for e in val} <= {e.id for e in split_examples(more, 0.2, seed=3)[1]}
+    assert split_examples(exs, 0.2, seed=4) != (train, val)
 
 
 def test_batches_are_seeded(tok):

@@ -30,6 +30,7 @@ from danlu.atomic import atomic_write_bytes, atomic_write_json
 from danlu.config import QualityConfig
 from danlu.curate.words import split_words
 from danlu.errors import DataError
+from danlu.id_hash import unit_hash
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.npy"
@@ -279,13 +280,8 @@ def pareto_draws(keys: Sequence[str], alpha: float, seed: int) -> np.ndarray:
     over workers. U = blake2b(seed, key) as 53 bits in [0, 1); X = (1 - U)^(-1/alpha) - 1.
     GPT-3 keeps a document when X > 1 - score: P(keep) = (2 - score)^-alpha.
     """
-    u = np.array([_uniform(seed, key) for key in keys], dtype=np.float64)
+    u = np.array([unit_hash(seed, "quality-pareto " + key) for key in keys], dtype=np.float64)
     return (1.0 - u) ** (-1.0 / alpha) - 1.0
-
-
-def _uniform(seed: int, key: str) -> float:
-    digest = hashlib.blake2b(f"danlu-quality-pareto {seed} {key}".encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "little") >> 11) * 2.0**-53
 
 
 def train_or_load(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from danlu.errors import DataError
+from danlu.id_hash import split_by_id
 from danlu.jsonl import jsonl_records
 from danlu.tokens.chat import IGNORE_INDEX, encode_conversation, messages_problem
 
@@ -46,18 +46,13 @@ def encode_examples(tokenizer, conversations: list[dict], max_length: int) -> li
     return out
 
 
-def split_examples(examples: list[Example], val_fraction: float) -> tuple[list, list]:
-    """Deterministic split by id hash; at least one example on each side."""
-    def bucket(e: Example) -> float:
-        return int(hashlib.sha1(e.id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-    val = [e for e in examples if bucket(e) < val_fraction]
-    train = [e for e in examples if bucket(e) >= val_fraction]
-    if not val or not train:
-        if len(examples) < 2:
-            raise DataError("SFT data: need at least two usable conversations")
-        val, train = examples[:1], examples[1:]
-    return train, val
+def split_examples(examples: list[Example], val_fraction: float, seed: int
+                   ) -> tuple[list[Example], list[Example]]:
+    """(train, val) by hash of (seed, id), as the tokenizer splits documents; at least one
+    example on each side."""
+    if len(examples) < 2:
+        raise DataError("SFT data: need at least two usable conversations")
+    return split_by_id(examples, lambda e: e.id, val_fraction, seed)
 
 
 def collate(batch: list[Example], pad_id: int):

@@ -51,7 +51,7 @@ def sft(cfg: SftConfig, base_model_dir: Path, data_path: Path, out_dir: Path, *,
 
     conversations = read_conversations(data_path)
     examples = encode_examples(tokenizer, conversations, max_length)
-    train_ex, val_ex = split_examples(examples, cfg.val_fraction)
+    train_ex, val_ex = split_examples(examples, cfg.val_fraction, seed)
     pad_id = tokenizer.pad_token_id
     params = {"conversations": len(conversations), "train_examples": len(train_ex),
               "val_examples": len(val_ex), "device": device}

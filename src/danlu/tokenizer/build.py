@@ -22,7 +22,6 @@ Validation is never mixed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
@@ -38,6 +37,7 @@ from tokenizers import Tokenizer
 from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config.tokenizer import TokenizerConfig
 from danlu.errors import DataError
+from danlu.id_hash import split_by_id, unit_hash
 from danlu.tokens.chat import BOS
 from danlu.tokenizer.mixture import (
     DocumentTokens,
@@ -141,27 +141,13 @@ def read_documents(documents_dir: Path) -> list[Document]:
     return [docs[k] for k in sorted(docs)]
 
 
-def _unit_hash(seed: int, doc_id: str) -> float:
-    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
 def split_documents(
     docs: Sequence[Document], val_fraction: float, seed: int
 ) -> tuple[list[Document], list[Document]]:
     """(train, val) by hash of (seed, id); each side keeps at least one document."""
     if len(docs) < 2:
         raise DataError(f"the tokenizer stage needs at least 2 documents, got {len(docs)}")
-    scores = {d.id: _unit_hash(seed, d.id) for d in docs}
-    val_ids = {i for i, h in scores.items() if h < val_fraction}
-    # A tiny corpus can hash to one side only: move the nearest document across the threshold.
-    if not val_ids:
-        val_ids = {min(scores, key=scores.get)}
-    elif len(val_ids) == len(docs):
-        val_ids.discard(max(scores, key=scores.get))
-    train = [d for d in docs if d.id not in val_ids]
-    val = [d for d in docs if d.id in val_ids]
-    return train, val
+    return split_by_id(docs, lambda d: d.id, val_fraction, seed)
 
 
 def training_sample(docs: Sequence[Document], max_bytes: int | None, seed: int) -> list[Document]:
@@ -171,7 +157,7 @@ def training_sample(docs: Sequence[Document], max_bytes: int | None, seed: int) 
     if max_bytes is None:
         return list(docs)
     chosen, total = set(), 0
-    for doc in sorted(docs, key=lambda d: _unit_hash(seed, "bpe-sample " + d.id)):
+    for doc in sorted(docs, key=lambda d: unit_hash(seed, "bpe-sample " + d.id)):
         if total >= max_bytes:
             break
         chosen.add(doc.id)

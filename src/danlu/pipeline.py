@@ -275,7 +275,7 @@ def _record_in_dvc_lock(spec: StageSpec, cfg: Config) -> None:
     if not dvc_project(cfg.root):
         return
     if declared_stage(cfg.root, spec.name) != dvc_stage(spec, cfg, SOURCE_DIR):
-        log.info("%s: dvc.yaml declares other paths or code than this run; dvc.lock not "
+        log.warning("%s: dvc.yaml declares other paths or code than this run; dvc.lock not "
                  "updated (`danlu dvc-yaml` rewrites dvc.yaml)", spec.name)
         return
     saved = load_config(cfg.root / "params.yaml")

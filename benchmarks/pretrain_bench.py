@@ -13,7 +13,7 @@ GELU MLP is 512, RMSNorm, RoPE). In the same run, gpt2_peer.py trains nanoGPT's 
 12,245 tokens/s for nanoGPT itself on a 2-core machine like this one is printed beside it.
 
 tokens/s and MFU are medians over the steps after --warmup (compilation, allocator warm-up).
-MFU uses danlu's FLOPs per token (pretrain/throughput.py: 6 x matmul weights + attention) and
+MFU uses danlu's FLOPs per token (train/throughput.py: 6 x matmul weights + attention) and
 the detected GPU's dense bf16 peak, or --peak-tflops. The last lines are
 `pretrain_tokens_per_s=N` and, with a peak, `pretrain_mfu=F`.
 """
@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from danlu.model.llama import build_model, count_parameters, llama_config
     from danlu.train.throughput import flops_per_token, peak_flops
-    from danlu.train.loop import LoopSettings, Throughput, set_threads, train
+    from danlu.train.device import set_threads
+    from danlu.train.loop import LoopSettings, train
+    from danlu.train.throughput import Throughput
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     set_threads(args.threads)

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from danlu.train.loop import set_threads
+    from danlu.train.device import set_threads
 
     set_threads(0)
     print(f"tinyshakespeare: {len(train):,} train / {len(val):,} validation characters; "

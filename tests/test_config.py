@@ -112,3 +112,20 @@ def test_params_yaml_is_in_the_form_dvc_writes_back(tmp_path, repo_root):
     assert len(original.splitlines()) == len(copy.read_text().splitlines())
     assert [(a.split("#")[0].strip(), b.split("#")[0].strip()) for a, b in changed] == \
         [("max_steps: 450", "max_steps: 300")]
+
+
+def test_a_params_file_from_before_an_added_key_gets_the_migration(tmp_path, repo_root):
+    import yaml
+
+    from danlu.config.load import ADDED_KEYS
+
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    del raw["train"]["compile_cpu_min_steps"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"train.compile_cpu_min_steps: a key added in 0.2; add "
+                                          r"`compile_cpu_min_steps: 1000` under `train:`"):
+        load_config(tmp_path / "params.yaml")
+    for key, (_, value) in ADDED_KEYS.items():  # the migration says what params.yaml says
+        section, name = key.split(".")
+        assert yaml.safe_dump(raw[section].get(name, yaml.safe_load(value))) == \
+            yaml.safe_dump(yaml.safe_load(value))

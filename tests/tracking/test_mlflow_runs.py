@@ -38,11 +38,17 @@ def test_nested_stage_runs_under_a_parent_with_metrics_by_step(cfg):
     assert exp.artifact_location == (cfg.root / "mlartifacts").as_uri()
 
 
-def test_a_failing_stage_marks_its_run_failed(cfg):
+def test_a_failing_stage_marks_its_run_failed_and_keeps_its_curve(cfg):
+    """Metrics by step go in batches; the run's end, failed or not, sends what is pending."""
     with pytest.raises(RuntimeError):
         with tracked_run(cfg, "curate") as run:
+            for step in range(run.FLUSH_EVERY + 3):
+                run.log_metrics({"loss": float(step)}, step=step)
+            assert len(run._pending) == 3  # one batch sent, three waiting
             raise RuntimeError("boom")
-    assert client(cfg).get_run(run.run_id).info.status == "FAILED"
+    c = client(cfg)
+    assert c.get_run(run.run_id).info.status == "FAILED"
+    assert len(c.get_metric_history(run.run_id, "loss")) == run.FLUSH_EVERY + 3
 
 
 def test_lineage_outside_git_and_without_data_dvc(cfg):

@@ -16,6 +16,17 @@ from danlu.config.section import PARAMS_FILE
 from danlu.errors import ConfigError
 
 
+# Keys added since the first release, for the message a params.yaml without them gets: the
+# version, and the value danlu's own params.yaml gives (the migration, not a hidden default).
+ADDED_KEYS = {
+    "sft.min_lr_ratio": ("0.2", "0.1"),
+    "sft.weight_decay": ("0.2", "0.0"),
+    "sft.grad_clip": ("0.2", "1.0"),
+    "sft.eval_every": ("0.2", "null"),
+    "train.compile_cpu_min_steps": ("0.2", "1000"),
+}
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`a.b=value` (optionally `params.yaml:a.b=value`, as DVC accepts) -> (["a","b"], value)."""
     if "=" not in text:
@@ -74,6 +85,11 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(f"  {key}: unknown key{hint}; allowed here: {', '.join(allowed)}")
+        elif err["type"] == "missing" and key in ADDED_KEYS:
+            section, _, name = key.rpartition(".")
+            lines.append(f"  {key}: a key added in {ADDED_KEYS[key][0]}; add `{name}: "
+                         f"{ADDED_KEYS[key][1]}` under `{section}:` (danlu's own params.yaml "
+                         "has it, with what it does)")
         elif err["type"] == "missing":
             lines.append(f"  {key}: required key is missing")
         else:

@@ -37,8 +37,10 @@ class TrainConfig(Section):
     threads: int = Field(ge=0, description="CPU threads; 0 = all cores")
     packing: Literal["random", "bos"] = Field(
         description="random windows, or rows that start at a document's BOS")
-    compile: bool | Literal["auto"] = Field(description="torch.compile; auto = "
-                                            "on CUDA only")
+    compile: bool | Literal["auto"] = Field(description="torch.compile; auto = on CUDA, "
+                                            "and on the CPU for long runs")
+    compile_cpu_min_steps: int = Field(ge=1, description="auto compiles on the CPU for runs "
+                                       "of at least this many steps")
     peak_tflops: float | None = Field(gt=0, description="dense bf16 peak of one "
                                       "device for MFU; null = the detected GPU's")
     nproc_per_node: int = Field(ge=0, description="processes (GPUs) per node; >1 runs "

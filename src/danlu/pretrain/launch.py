@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         if dist.is_main and args.result_json:
             args.result_json.write_text(result.to_json(), encoding="utf-8")
     finally:
+        if tracker is not None:
+            tracker.flush()  # the loss curve's last batch, into the stage's run
         shutdown(dist)
 
 

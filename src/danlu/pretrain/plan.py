@@ -32,6 +32,7 @@ def checkpointer_for(out_dir: Path, model_cfg: ModelConfig, train_cfg: TrainConf
     if train_cfg.checkpoint_every == 0:
         return None
     knobs = {"checkpoint_every", "keep_checkpoints", "resume", "threads", "compile",
+             "compile_cpu_min_steps",
              "peak_tflops", "sample_tokens"}
     identity = {"seed": seed, "model": model_cfg.model_dump(),
                 "train": train_cfg.model_dump(exclude=knobs), "tokenizer_stats": tok_stats}
@@ -60,4 +61,19 @@ def accumulation_steps(train_cfg: TrainConfig, preset: str, context_length: int,
 
 
 def use_compile(train_cfg: TrainConfig, device: str) -> bool:
-    return device.startswith("cuda") if train_cfg.compile == "auto" else bool(train_cfg.compile)
+    """train.compile resolved for this run (see compile_decision)."""
+    return compile_decision(train_cfg.compile, device, train_cfg.max_steps,
+                            train_cfg.compile_cpu_min_steps)
+
+
+def compile_decision(choice, device: str, max_steps: int, cpu_min_steps: int) -> bool:
+    """true or false as given; auto compiles where it pays: always on CUDA, and on the CPU for
+    runs of at least `cpu_min_steps` steps. On 2 CPU cores compiling the tiny model costs about
+    35 s the first time (inductor's C++ kernels, then cached on disk: about 8 s) and saves a
+    quarter to a third of each step (docs/LOG.md, 2026-12-02): the sample's 450 steps stay
+    eager, nanoGPT's 2,000-step recipe compiles."""
+    if choice in (True, "true"):
+        return True
+    if choice in (False, "false"):
+        return False
+    return device.startswith("cuda") or max_steps >= cpu_min_steps

@@ -56,12 +56,17 @@ def experiment_id(cfg: Config) -> str:
 
 
 class MlflowTracker:
-    """The Tracker interface over one MLflow run."""
+    """The Tracker interface over one MLflow run. Metrics by step (a loss curve: a few per
+    training step) are sent in batches of FLUSH_EVERY; `flush` (end_run calls it) sends the
+    rest."""
+
+    FLUSH_EVERY = 500  # metrics per request (MLflow takes up to 1,000)
 
     def __init__(self, cfg: Config, run_id: str):
         self.cfg = cfg
         self.run_id = run_id
         self._client = client(cfg)
+        self._pending: list = []
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -76,10 +81,15 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k.replace("/", "."), float(v), now, step or 0)
-                 for k, v in metrics.items() if v is not None]
-        for i in range(0, len(items), 500):
-            self._client.log_batch(self.run_id, metrics=items[i:i + 500])
+        self._pending += [Metric(k.replace("/", "."), float(v), now, step or 0)
+                          for k, v in metrics.items() if v is not None]
+        if step is None or len(self._pending) >= self.FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:self.FLUSH_EVERY], self._pending[self.FLUSH_EVERY:]
+            self._client.log_batch(self.run_id, metrics=batch)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         path = Path(path)
@@ -110,6 +120,7 @@ def start_run(cfg: Config, name: str, *, parent_run_id: str | None = None,
 
 
 def end_run(tracker: MlflowTracker, status: str = "FINISHED") -> None:
+    tracker.flush()
     tracker._client.set_terminated(tracker.run_id, status=status)
 
 

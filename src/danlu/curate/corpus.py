@@ -224,6 +224,8 @@ def apply_near_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats) -> d
             "threshold": round(cfg.near_dedup.threshold, 4)}
 
 
+# Over 60 lines: two passes (count the units, then rewrite the texts) that share their
+# bookkeeping; split, each half would need all of it.
 def apply_line_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats, scratch: Path) -> dict:
     """CCNet-style: every line (or paragraph) seen earlier in the global order is removed from
     the surviving documents; the rewritten ones go to `scratch`, one Parquet file per shard; a

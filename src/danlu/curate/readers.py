@@ -1,5 +1,5 @@
-"""Streaming readers: WARC/WET (.warc, .warc.gz, .wet, .wet.gz, .warc.txt), JSONL (.jsonl,
-.jsonl.gz, .jsonl.zst), and Parquet and Hugging Face datasets (read_columnar.py), whole files
+"""Streaming readers: WARC/WET (.warc, .warc.gz, .wet, .wet.gz, .warc.txt; read_warc.py), JSONL
+(.jsonl, .jsonl.gz, .jsonl.zst), and Parquet and Hugging Face datasets (read_columnar.py), whole files
 or the byte / row-group range of a shard (shards.py).
 
 Each yields RawDocument for a usable record and Quarantined for one that is not (a corrupt
@@ -11,26 +11,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
-from danlu.curate.compressed import DECOMPRESS_ERRORS, GZIP_SUFFIXES, open_decompressed
+from danlu.curate.compressed import DECOMPRESS_ERRORS, open_decompressed
 from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id, preview
-from danlu.curate.http_body import PayloadTooLarge, decode_http_body
 from danlu.config import HUB_PREFIX
+from danlu.curate.read_warc import read_warc, unreadable_rest
 from danlu.curate.read_columnar import (
     is_saved_dataset,
     read_hf_dataset,
     read_hub_dataset,
     read_parquet,
 )
-from danlu.curate.shards import ByteWindow, gzip_member_boundary
-from danlu.curate.warc_quirks import skipped_records, uses_bare_lf
 from danlu.errors import DataError
 
 # .warc.txt: ccnet's name for a plain WET file (often LF-only, see warc_quirks.py).
@@ -39,9 +35,6 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED_SUFFIXES = WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
 Format = Literal["warc", "jsonl", "parquet", "hf_dataset", "hf_hub"]
-# Record types that hold a document: HTTP responses (HTML) and WET conversions (plain text).
-DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion
-REST_OF_FILE = "(rest of file)"
 
 Item = RawDocument | Quarantined
 
@@ -168,168 +161,6 @@ def read_range(
         yield from read_jsonl(source, file, start, stop, first_line)
 
 
-def read_warc(
-    source: str,
-    file: InputFile,
-    *,
-    max_payload_bytes: int | None = None,
-    start: int = 0,
-    stop: int | None = None,
-) -> Iterator[Item]:
-    """Response and conversion records; other record types (request, metadata...) are skipped.
-    With a byte range (a .warc.gz shard), the records whose gzip member starts in it."""
-    lenient = uses_bare_lf(file.path)  # strict mode reads an LF-only file as nothing at all
-    with file.path.open("rb") as fh:
-        begin = gzip_member_boundary(fh, start)
-        end = gzip_member_boundary(fh, stop) if stop is not None else fh.seek(0, 2)
-        if begin >= end:
-            return
-        stream = ByteWindow(fh, begin, end) if (begin, stop) != (0, None) else fh
-        fh.seek(begin)
-        # auto_decode stays off: a truncated record is only visible against the raw length.
-        records = iter(ArchiveIterator(
-            stream, record_types=DOCUMENT_RECORDS, auto_decode="none", quirks_mode=lenient
-        ))
-        count, last_offset, end_seen_short, seen = 0, begin, False, set()
-        while True:
-            try:
-                record = next(records)
-            except StopIteration:
-                # FastWARC ends quietly at a gzip member cut near its start: check the file
-                # ourselves, unless its short last record already accounts for the cut.
-                problem = None if end_seen_short else gzip_problem(file.path, begin, end)
-                if problem:
-                    yield _unreadable_rest(source, file, count, last_offset, problem)
-                if lenient:
-                    yield from _skipped(source, file, seen)
-                return
-            except OSError as exc:
-                yield _unreadable_rest(source, file, count, last_offset, exc)
-                return
-            offset = begin + record.stream_pos
-            count, last_offset = count + 1, offset
-            seen.add(offset)
-            item, broken = _warc_item(source, file, record, offset, max_payload_bytes)
-            end_seen_short = isinstance(item, Quarantined) and item.reason == "truncated_record"
-            yield item
-            if broken:
-                return
-
-
-def _warc_item(
-    source: str, file: InputFile, record: WarcRecord, offset: int, max_payload_bytes: int | None
-) -> tuple[Item, bool]:
-    """The record (at byte `offset` of the file) as a RawDocument or Quarantined; True when the
-    file cannot be read further."""
-    record_id = record.record_id or ""
-    where = Provenance(str(file.path), record_id, offset)
-    doc_id = document_id(source, file.key, record_id, offset)
-
-    def quarantine(reason: str, detail: str, payload: bytes = b"") -> Quarantined:
-        return Quarantined(source, where, reason, detail, id=doc_id, preview=preview(payload))
-
-    is_response = record.record_type == WarcRecordType.response
-    if is_response and not record.is_http:
-        return quarantine("not_http", "response record without an HTTP message"), False
-    if is_response and max_payload_bytes is not None and record.content_length > max_payload_bytes:
-        detail = f"{record.content_length} bytes > max_html_bytes={max_payload_bytes}"
-        return quarantine("too_large", detail), False
-    try:
-        raw = record.reader.read()
-    except OSError as exc:
-        return quarantine("corrupt_file", f"reading the payload failed: {exc}"), True
-    if record.headers.get("Content-Length") is None or len(raw) < record.content_length:
-        detail = f"payload has {len(raw)} of {record.content_length} bytes; the file ends early"
-        return quarantine("truncated_record", detail, raw), False
-    url = _clean_url(record.headers.get("WARC-Target-URI"))
-    if not is_response:
-        content_type = record.headers.get("Content-Type")
-        charset = _charset(content_type)
-        return RawDocument(
-            doc_id, source, url, "conversion", raw, content_type, charset, None, where
-        ), False
-    http = record.http_headers
-    try:
-        body = decode_http_body(
-            raw, http.get("Transfer-Encoding"), http.get("Content-Encoding"), max_payload_bytes
-        )
-    except PayloadTooLarge as exc:
-        return quarantine("too_large", str(exc)), False
-    except DataError as exc:
-        return quarantine("bad_http_encoding", str(exc), raw), False
-    return RawDocument(
-        doc_id, source, url, "response", body, record.http_content_type, record.http_charset,
-        http.status_code, where,
-    ), False
-
-
-def _skipped(source: str, file: InputFile, seen: set[int]) -> Iterator[Quarantined]:
-    compressed = file.path.name.lower().endswith(GZIP_SUFFIXES)
-    for offset, detail in skipped_records(file.path, seen, compressed):
-        record = f"(record at byte {offset})"
-        where = Provenance(str(file.path), record, offset)
-        doc_id = document_id(source, file.key, record, offset)
-        yield Quarantined(source, where, "unreadable_record", detail, id=doc_id)
-
-
-def gzip_problem(
-    path: Path, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
-) -> str | None:
-    """Why (multi-member) gzip bytes [start, end) of a file are damaged, or None when they are
-    whole or not gzip."""
-    with path.open("rb") as fh:
-        fh.seek(start)
-        if fh.read(2) != b"\x1f\x8b":
-            return None
-        fh.seek(start)
-        window = ByteWindow(fh, start, end if end is not None else fh.seek(0, 2))
-        member, member_start, consumed = zlib.decompressobj(wbits=31), start, start
-        while chunk := window.read(chunk_size):
-            data = chunk
-            while data:
-                try:
-                    member.decompress(data)
-                except zlib.error as exc:
-                    return f"gzip member at byte {member_start} is corrupt ({exc})"
-                if not member.eof:
-                    consumed += len(data)
-                    break
-                used = len(data) - len(member.unused_data)
-                consumed += used
-                data = member.unused_data
-                member, member_start = zlib.decompressobj(wbits=31), consumed
-        if consumed > member_start:  # bytes of a member that never reached its end
-            return f"gzip member at byte {member_start} is truncated (file ends at {consumed})"
-    return None
-
-
-def _unreadable_rest(
-    source: str, file: InputFile, count: int, last_offset: int, exc: Exception | str
-) -> Quarantined:
-    where = Provenance(str(file.path), REST_OF_FILE, last_offset)
-    detail = f"unreadable after {count} records (last good offset {last_offset}): {exc}"
-    doc_id = document_id(source, file.key, REST_OF_FILE, count)
-    return Quarantined(source, where, "corrupt_file", detail, id=doc_id)
-
-
-def _clean_url(value: str | None) -> str | None:
-    # wget writes WARC-Target-URI as <https://...> (WARC/1.0 grammar); others write it bare.
-    if value is None:
-        return None
-    value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
-    return value or None
-
-
-def _charset(content_type: str | None) -> str | None:
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset" and value.strip():
-            return value.strip().strip("\"'")
-    return None
-
-
 def read_jsonl(
     source: str, file: InputFile, start: int = 0, stop: int | None = None, first_line: int = 0
 ) -> Iterator[Item]:
@@ -343,7 +174,7 @@ def read_jsonl(
             try:
                 line = fh.readline()
             except DECOMPRESS_ERRORS as exc:
-                yield _unreadable_rest(source, file, line_no, offset, exc)
+                yield unreadable_rest(source, file, line_no, offset, exc)
                 return
             if not line:
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -69,6 +70,22 @@ def _flat_metrics(
     return values
 
 
+def _write(out_dir: Path, values: dict, render, chats: list[dict], bases: list[dict]
+           ) -> EvaluateResult:
+    """metrics.json, report.md (rendered inside the atomic folder: a failure leaves the old
+    outputs) and samples.jsonl, as one folder."""
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+        (tmp / "report.md").write_text(render(), encoding="utf-8")
+        lines = [{"kind": "chat", **s} for s in chats] + [{"kind": "base", **s} for s in bases]
+        (tmp / "samples.jsonl").write_text(
+            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
+        )
+    return EvaluateResult(out_dir=out_dir, metrics_path=out_dir / "metrics.json",
+                          report_path=out_dir / "report.md",
+                          samples_path=out_dir / "samples.jsonl", values=values)
+
+
 def evaluate(
     cfg: EvaluateConfig,
     base_model_dir: Path,
@@ -117,22 +134,9 @@ def evaluate(
     bases = [{"id": p["id"], **c} for p, c in zip(shown, continuations, strict=True)]
     values = _flat_metrics(lm, summary, len(prompts))
 
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-        report = render_report(lm, summary, chats, bases, num_samples=cfg.num_samples)
-        (tmp / "report.md").write_text(report, encoding="utf-8")
-        lines = [{"kind": "chat", **s} for s in chats] + [{"kind": "base", **s} for s in bases]
-        (tmp / "samples.jsonl").write_text(
-            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
-        )
-    result = EvaluateResult(
-        out_dir=out_dir,
-        metrics_path=out_dir / "metrics.json",
-        report_path=out_dir / "report.md",
-        samples_path=out_dir / "samples.jsonl",
-        values=values,
-    )
+    render = functools.partial(render_report, lm, summary, chats, bases,
+                               num_samples=cfg.num_samples)
+    result = _write(Path(out_dir), values, render, chats, bases)
     if tracker is not None:  # the runner logs the metrics
         for path in (result.metrics_path, result.report_path, result.samples_path):
             tracker.log_artifact(path, ARTIFACT_FOLDER)

@@ -235,6 +235,13 @@ def _summary(rows: Iterable[dict[str, int]]) -> dict:
     }
 
 
+def _settings(cfg: TokenizerConfig, seed: int, tokenizer: Tokenizer) -> dict:
+    """What made the shards, at the head of stats.json."""
+    return {"vocab_size": tokenizer.get_vocab_size(), "vocab_size_requested": cfg.vocab_size,
+            "min_frequency": cfg.min_frequency, "val_fraction": cfg.val_fraction, "seed": seed,
+            "bos_id": tokenizer.token_to_id(BOS), "shard_format_version": SHARD_FORMAT_VERSION}
+
+
 def _encode_train(encoder: TextEncoder, tokenizer: Tokenizer, train_docs: list[Document],
                   cfg: TokenizerConfig, seed: int, tmp: Path, shard_tokens: int):
     """The train split into shards/, mixed by cfg.mixture; -> (paths, stats, mixture plan).
@@ -290,23 +297,13 @@ def build_tokenizer(
         _check(tokenizer, (train_stats, train_paths), (val_stats, val_paths))
         report = _report(tokenizer, val_docs, train_seconds, tmp)
         stats = {
-            "vocab_size": vocab_size,
-            "vocab_size_requested": cfg.vocab_size,
-            "min_frequency": cfg.min_frequency,
-            "val_fraction": cfg.val_fraction,
-            "seed": seed,
-            "bos_id": tokenizer.token_to_id(BOS),
-            "shard_format_version": SHARD_FORMAT_VERSION,
-            "documents": len(docs),
-            "train": train_stats,
-            "val": val_stats,
-            "val_bytes": val_stats["bytes"],
-            "val_tokens": val_stats["text_tokens"],
+            **_settings(cfg, seed, tokenizer), "documents": len(docs),
+            "train": train_stats, "val": val_stats,
+            "val_bytes": val_stats["bytes"], "val_tokens": val_stats["text_tokens"],
             "train_seconds": round(train_seconds, 3),
             "bpe_sample": {"documents": len(sample),
                            "bytes": sum(len(d.text.encode("utf-8", errors="replace")) for d in sample)},
-            "encode_seconds": round(encode_seconds, 3),
-            "encode_engine": encoder.engine,
+            "encode_seconds": round(encode_seconds, 3), "encode_engine": encoder.engine,
         }
         atomic_write_json(tmp / "stats.json", stats)
         mixture = plan.report()

@@ -89,6 +89,8 @@ def validation_loss(model, batches: Callable[[], Iterator], device: str,
     return total / max(count, 1)
 
 
+# Longer than most (its docstring and the step bookkeeping): the loop reads top to bottom as
+# nanoGPT's does; the step itself and validation are functions of their own.
 def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
           val_batches: Callable[[], Iterator] | None = None, tracker: Tracker | None = None,
           prefix: str = "train", progress: Callable[[int, dict], None] | None = None,

@@ -40,10 +40,10 @@ run() {  # name, seconds allowed, then pretrain_bench.py arguments (all rows fit
 }
 
 D12=(--preset d12 --seq-len 1024 --vocab 50304 --device cuda)
-run d12-compiled-b16 180 "${D12[@]}" --batch-size 16 --compile --steps 30 --warmup 10
-run d12-compiled-b32 180 "${D12[@]}" --batch-size 32 --compile --steps 30 --warmup 10
+run d12-compiled-b16 180 "${D12[@]}" --batch-size 16 --compile true --steps 30 --warmup 10
+run d12-compiled-b32 180 "${D12[@]}" --batch-size 32 --compile true --steps 30 --warmup 10
 # where the time goes, for the next change (inductor's cache makes this compile short)
-run d12-profile-b16 120 "${D12[@]}" --batch-size 16 --compile --steps 5 --warmup 5 \
+run d12-profile-b16 120 "${D12[@]}" --batch-size 16 --compile true --steps 5 --warmup 5 \
   --profile "$OUT_DIR/d12-compiled-b16-profile.txt"
 head -30 "$OUT_DIR/d12-compiled-b16-profile.txt" 2>/dev/null | cut -c1-150
-run d12-eager-b16 100 "${D12[@]}" --batch-size 16 --steps 20 --warmup 5
+run d12-eager-b16 100 "${D12[@]}" --batch-size 16 --compile false --steps 20 --warmup 5

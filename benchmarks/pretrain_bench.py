@@ -96,7 +96,12 @@ def danlu_run(args, device: str, compile_model: bool, profile: Path | None = Non
 
 def resolve_compile(choice: str, device: str, run_steps: int) -> bool:
     """--compile auto decides as the pretrain stage's train.compile: auto would (with
-    params.yaml's compile_cpu_min_steps) for a run of `run_steps` steps."""
+    params.yaml's compile_cpu_min_steps) for a run of `run_steps` steps. Decided here without
+    danlu's config for true, false and CUDA: the GPU image has no pydantic."""
+    if choice != "auto":
+        return choice == "true"
+    if device.startswith("cuda"):
+        return True
     from danlu.config.load import load_config
     from danlu.pretrain.plan import compile_decision
 

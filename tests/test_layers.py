@@ -34,7 +34,7 @@ def test_every_module_has_a_layer():
 @pytest.mark.parametrize("module", MODULES)
 def test_imports_point_down_and_stages_stay_apart(module):
     unit = top_level(module)
-    for dep in direct_imports(module):
+    for dep in direct_imports(module, typing_only=True):
         dep_unit = top_level(dep)
         if dep_unit == unit or dep == "danlu":
             continue
@@ -46,7 +46,8 @@ def test_imports_point_down_and_stages_stay_apart(module):
 
 def test_no_import_cycles_between_modules_or_packages():
     # importing danlu.a.b runs danlu/a/__init__.py first: that edge is Python's, not a choice
-    graph = {m: {d for d in direct_imports(m) if not m.startswith(d + ".")} for m in MODULES}
+    graph = {m: {d for d in direct_imports(m, typing_only=True) if not m.startswith(d + ".")}
+             for m in MODULES}
     units = {}
     for module, deps in graph.items():
         units.setdefault(top_level(module), set()).update(
@@ -86,6 +87,20 @@ def test_the_package_never_imports_flows(repo_root):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n == "flows" or n.startswith("flows.") for n in names), path
+
+
+def test_the_checker_sees_a_cycle_through_annotations_only(tmp_path):
+    package = tmp_path / "danlu"
+    (package / "curate").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "curate" / "__init__.py").write_text("")
+    (package / "curate" / "a.py").write_text("from danlu.curate.b import B\nA = 1\n")
+    (package / "curate" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from danlu.curate.a import A\nB = 1\n")
+    assert "danlu.curate.a" not in direct_imports("danlu.curate.b", package)  # never runs
+    graph = {m: set(direct_imports(m, package, typing_only=True)) - {"danlu.curate"}
+             for m in ("danlu.curate.a", "danlu.curate.b")}
+    assert _cycle(graph) == ["danlu.curate.a", "danlu.curate.b", "danlu.curate.a"]
 
 
 def test_the_checker_sees_a_lazy_upward_import(tmp_path):

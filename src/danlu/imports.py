@@ -38,16 +38,19 @@ def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
 
 
 @functools.cache
-def direct_imports(module: str, package_dir: Path = PACKAGE_DIR) -> frozenset[str]:
+def direct_imports(module: str, package_dir: Path = PACKAGE_DIR, *,
+                   typing_only: bool = False) -> frozenset[str]:
     """The danlu modules that `module`'s source imports when it runs (at the top level or in a
-    function; not under `if TYPE_CHECKING:`). `from danlu.x import y` counts as danlu.x.y when
-    that is a module, and always as danlu.x."""
+    function), and with `typing_only` also those under `if TYPE_CHECKING:` (code deps leave
+    them out: they never run; the layering test keeps them: a cycle in annotations is still
+    a cycle in the design). `from danlu.x import y` counts as danlu.x.y when that is a
+    module, and always as danlu.x."""
     path = module_file(module, package_dir)
     if path is None:
         return frozenset()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
-    for node in _run_time_nodes(tree):
+    for node in (ast.walk(tree) if typing_only else _run_time_nodes(tree)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id
-
-if TYPE_CHECKING:
-    from danlu.curate.readers import InputFile
+from danlu.curate.input_file import InputFile
 
 TEXT_COLUMN = "text"
 OPTIONAL_COLUMNS = ("id", "url")

@@ -8,19 +8,22 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from danlu.curate.compressed import GZIP_SUFFIXES
-from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id, preview
+from danlu.curate.document import (
+    Provenance,
+    Quarantined,
+    RawDocument,
+    document_id,
+    preview,
+)
 from danlu.curate.http_body import PayloadTooLarge, decode_http_body
+from danlu.curate.input_file import InputFile
 from danlu.curate.shards import ByteWindow, gzip_member_boundary
 from danlu.curate.warc_quirks import skipped_records, uses_bare_lf
 from danlu.errors import DataError
-
-if TYPE_CHECKING:
-    from danlu.curate.readers import InputFile
 
 # Record types that hold a document: HTTP responses (HTML) and WET conversions (plain text).
 DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion

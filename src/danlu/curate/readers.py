@@ -12,21 +12,25 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-
-from danlu.curate.compressed import DECOMPRESS_ERRORS, open_decompressed
-from danlu.curate.document import Provenance, Quarantined, RawDocument, document_id, preview
 from danlu.config import HUB_PREFIX
-from danlu.curate.read_warc import read_warc, unreadable_rest
+from danlu.curate.compressed import DECOMPRESS_ERRORS, open_decompressed
+from danlu.curate.document import (
+    Provenance,
+    Quarantined,
+    RawDocument,
+    document_id,
+    preview,
+)
+from danlu.curate.input_file import Format, InputFile
 from danlu.curate.read_columnar import (
     is_saved_dataset,
     read_hf_dataset,
     read_hub_dataset,
     read_parquet,
 )
+from danlu.curate.read_warc import read_warc, unreadable_rest
 from danlu.errors import DataError
 
 # .warc.txt: ccnet's name for a plain WET file (often LF-only, see warc_quirks.py).
@@ -34,19 +38,10 @@ WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.txt")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED_SUFFIXES = WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
-Format = Literal["warc", "jsonl", "parquet", "hf_dataset", "hf_hub"]
 
 Item = RawDocument | Quarantined
 
 
-@dataclass(frozen=True, slots=True)
-class InputFile:
-    """A file to read; `key` is its path below the common parent of the source's inputs, so
-    document ids do not depend on where the project lives."""
-
-    path: Path
-    key: str
-    format: Format
 
 
 log = logging.getLogger(__name__)

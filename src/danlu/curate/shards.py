@@ -23,14 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
+from danlu.curate.input_file import InputFile
 from danlu.curate.warc_quirks import uses_bare_lf
-
-if TYPE_CHECKING:
-    from danlu.curate.readers import InputFile
 
 GZIP_WARC_SUFFIXES = (".warc.gz", ".wet.gz")
 SCAN_CHUNK = 1 << 20

@@ -25,22 +25,12 @@ Force = Annotated[bool, typer.Option("--force", help="Run even if inputs are unc
 NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not log to MLflow")]
 
 
-# Quiet and offline-safe by default (each can be set otherwise in the environment): no usage
-# telemetry from Prefect's client and server or from MLflow (offline they only print
-# failures), and no per-file bars from transformers next to danlu's own progress.
-QUIET_DEFAULTS = {
-    "DO_NOT_TRACK": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-}
-
-
 def _setup_logging() -> None:
     from rich.logging import RichHandler
 
-    for key, value in QUIET_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    from danlu.environment import apply_quiet_defaults
+
+    apply_quiet_defaults()
 
     handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", datefmt="[%X]",
@@ -148,28 +138,20 @@ for _name in STAGE_HELP:
 
 
 @app.command("dvc-yaml")
-def dvc_yaml(params: ParamsFile = None,
-             check: Annotated[bool, typer.Option(
-                 help="Only say whether dvc.yaml is up to date (exit 1 when not)")] = False
-             ) -> None:
+def dvc_yaml(params: ParamsFile = None) -> None:
     """Write dvc.yaml from the stage table (the same deps, code, params and outputs as the
     change check of `danlu run`)."""
+    from danlu.atomic import atomic_write_text
     from danlu.pipeline import render_dvc_yaml
 
     cfg = _config(params, None)
     path = cfg.root / "dvc.yaml"
     text = render_dvc_yaml(cfg)
-    current = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if check:
-        if current != text:
-            typer.echo(f"{path} is out of date; `danlu dvc-yaml` rewrites it", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{path} is up to date")
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        typer.echo(f"{path} was already up to date")
         return
-    from danlu.atomic import atomic_write_text
-
     atomic_write_text(path, text)
-    typer.echo(f"wrote {path}" if current != text else f"{path} was already up to date")
+    typer.echo(f"wrote {path}")
 
 
 @app.command()
@@ -187,9 +169,8 @@ def sample(params: ParamsFile = None,
         manifest = build_sample(data)
         typer.echo(f"rebuilt the sample in {data} ({len(manifest.get('files', {}))} files)")
         return
-    from danlu.sample.bundle import restore
-
     from danlu.dvc_files import cache_data
+    from danlu.sample.bundle import restore
 
     restore(data, force=force)
     cached = cache_data(cfg.root)

@@ -112,13 +112,14 @@ def code_paths(module: str, package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """The source a module runs, package-relative and sorted: a top-level module's file; a
     subpackage's folder when every module in it is reached, else the files reached in it."""
     reached = reachable(module, package_dir) - {PACKAGE}
+    modules = all_modules(package_dir)
     paths = []
     for unit in sorted({top_level(m) for m in reached}):
         folder = package_dir / unit
         if not folder.is_dir():
             paths.append(Path(f"{unit}.py"))
             continue
-        inside = [m for m in all_modules(package_dir) if top_level(m) == unit]
+        inside = [m for m in modules if top_level(m) == unit]
         if all(m in reached for m in inside):
             paths.append(Path(unit))
         else:

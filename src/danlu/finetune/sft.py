@@ -46,7 +46,6 @@ def sft(cfg: SftConfig, base_model_dir: Path, data_path: Path, out_dir: Path, *,
     device = pick_device()
     torch.manual_seed(seed)
     model, tokenizer = load_model(base_model_dir)
-    model.train()
     max_length = min(cfg.max_length, model.config.max_position_embeddings)
 
     conversations = read_conversations(data_path)

@@ -66,14 +66,12 @@ def use_compile(train_cfg: TrainConfig, device: str) -> bool:
                             train_cfg.compile_cpu_min_steps)
 
 
-def compile_decision(choice, device: str, max_steps: int, cpu_min_steps: int) -> bool:
+def compile_decision(choice: bool | str, device: str, max_steps: int, cpu_min_steps: int) -> bool:
     """true or false as given; auto compiles where it pays: always on CUDA, and on the CPU for
     runs of at least `cpu_min_steps` steps. On 2 CPU cores compiling the tiny model costs about
     35 s the first time (inductor's C++ kernels, then cached on disk: about 8 s) and saves a
     quarter to a third of each step (docs/LOG.md, 2026-12-02): the sample's 450 steps stay
     eager, nanoGPT's 2,000-step recipe compiles."""
-    if choice in (True, "true"):
-        return True
-    if choice in (False, "false"):
-        return False
+    if choice != "auto":
+        return bool(choice)
     return device.startswith("cuda") or max_steps >= cpu_min_steps

@@ -60,6 +60,24 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def lively_model_dir(tmp_path_factory, tiny_model_dir: Path) -> Path:
+    """The tiny model with seeded noise on every weight, so that its greedy replies vary from
+    token to token (the freshly initialised one repeats a single token), saved the same way."""
+    import torch
+
+    from danlu.model.saved import load_model, save_model
+
+    model, tok = load_model(tiny_model_dir)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * 0.1)
+    folder = tmp_path_factory.mktemp("lively-model")
+    save_model(model, tok, folder)
+    return folder
+
+
 STAGE_TEXTS = [
     "The quick brown fox jumps over the lazy dog while the cat sleeps in the sun.",
     "def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n",

@@ -126,6 +126,32 @@ def test_a_params_file_from_before_an_added_key_gets_the_migration(tmp_path, rep
                                           r"`compile_cpu_min_steps: 1000` under `train:`"):
         load_config(tmp_path / "params.yaml")
     for key, (_, value) in ADDED_KEYS.items():  # the migration says what params.yaml says
+        if "." not in key:  # a whole section: its message points at danlu's params.yaml
+            assert key in raw
+            continue
         section, name = key.split(".")
         assert yaml.safe_dump(raw[section].get(name, yaml.safe_load(value))) == \
             yaml.safe_dump(yaml.safe_load(value))
+
+
+def test_a_params_file_with_the_old_sft_section_is_told_where_it_went(tmp_path, repo_root):
+    import yaml
+
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["sft"] = {k: v for k, v in raw.pop("finetune").items() if k not in ("method", "lora")}
+    del raw["reward"], raw["registry"]["reward_model"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path / "params.yaml")
+    text = str(error.value)
+    assert "sft: renamed to `finetune:` in 0.3" in text
+    assert "reward: a section added in 0.3; copy `reward:` from danlu's own params.yaml" in text
+    assert "registry.reward_model: a key added in 0.3; add `reward_model: danlu-reward`" in text
+
+
+def test_prompt_methods_refuse_packing(tmp_path, repo_root):
+    params = tmp_path / "params.yaml"
+    params.write_text((repo_root / "params.yaml").read_text())
+    with pytest.raises(ConfigError, match="finetune.packing works with full and lora only"):
+        load_config(params, ["finetune.method=prefix_tuning", "finetune.packing=true"])
+    assert load_config(params, ["finetune.method=lora", "finetune.packing=true"]).finetune.packing

@@ -36,7 +36,8 @@ def test_dvc_stages_are_the_pipeline_stages_in_order(repo_root: Path):
 @pytest.mark.parametrize("name", ORDER)
 def test_each_stage_depends_on_its_own_package_and_the_config(name):
     code = {str(p) for p in STAGES[name].code()}
-    assert STAGES[name].package in code
+    entry = STAGES[name].entry.removeprefix("danlu.").replace(".", "/") + ".py"
+    assert STAGES[name].package in code or entry in code
     assert "config" in code and "pipeline.py" not in code and "cli.py" not in code
 
 
@@ -85,7 +86,7 @@ def test_fingerprint_follows_params_and_deps(tmp_path: Path, repo_root: Path):
     spec = STAGES["sft"]
     first = fingerprint(spec, cfg)
     assert fingerprint(spec, load_config(params)) == first
-    assert fingerprint(spec, load_config(params, ["sft.lr=0.5"])) != first
+    assert fingerprint(spec, load_config(params, ["finetune.lr=0.5"])) != first
     assert fingerprint(STAGES["sft"], load_config(params, ["curate.exact_dedup=false"])) == first
     conv.write_text("b\n")
     assert fingerprint(spec, cfg) != first
@@ -122,6 +123,7 @@ def test_inputs_are_checked_before_a_run(tmp_path: Path, repo_root: Path):
         check_inputs(cfg, ["pretrain"])
     for name in ("crawl", "reference", "sft", "eval"):
         (tmp_path / "data" / name).mkdir(parents=True)
-    for rel in ("sft/conversations.jsonl", "eval/heldout.jsonl", "eval/prompts.jsonl"):
+    for rel in ("sft/conversations.jsonl", "sft/preferences.jsonl", "eval/heldout.jsonl",
+                "eval/prompts.jsonl"):
         (tmp_path / "data" / rel).write_text("{}\n")
     check_inputs(cfg, ORDER)  # every later input is made by an earlier stage of the run

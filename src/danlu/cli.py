@@ -119,7 +119,11 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
 STAGE_HELP = {
     "tokenizer": "Train the byte-level BPE tokenizer and encode the corpus into token shards.",
     "pretrain": "Pretrain the Llama-family model on the token shards.",
-    "sft": "Supervised fine-tuning on conversations (loss on assistant tokens only).",
+    "sft": "Supervised fine-tuning on conversations (loss on assistant tokens only): full, "
+           "LoRA, prompt tuning, P-tuning or prefix tuning (finetune.method).",
+    "reward": "Train the reward model on preference pairs (pairwise loss, scalar head).",
+    "dpo": "Preference-optimise the SFT model with DPO; win rate against it under the reward "
+           "model.",
     "evaluate": "Evaluate: loss, perplexity, bits per byte, chat samples, report card.",
 }
 
@@ -175,6 +179,71 @@ def sample(params: ParamsFile = None,
     restore(data, force=force)
     cached = cache_data(cfg.root)
     typer.echo(f"sample ready in {data}" + (" (and in the DVC cache)" if cached else ""))
+
+
+def _chat_model_folder(model: str | None, params: Path | None) -> Path:
+    """MODEL's folder; params.yaml is read only for a registry URI (the default one included)."""
+    from danlu.tracking.fetch import REGISTRY_PREFIX, model_folder, resolve_model_source
+    from danlu.tracking.mlflow_runs import tracking_uri
+
+    if model is not None and not model.startswith(REGISTRY_PREFIX):
+        return model_folder(model)
+    cfg = _config(params, None)
+    source = model or f"{REGISTRY_PREFIX}{cfg.registry.chat_model}@{cfg.registry.alias}"
+    return resolve_model_source(source, tracking_uri(cfg), cfg.path(cfg.paths.outputs) / "registry")
+
+
+@app.command()
+def chat(model: Annotated[Optional[str], typer.Argument(
+             help="A model folder, or a registry URI models:/NAME@ALIAS or models:/NAME/VERSION "
+             "(default: models:/<registry.chat_model>@<registry.alias> of params.yaml)")] = None,
+         prompt: Annotated[Optional[str], typer.Option(
+             help="Answer this one message and exit (default: an interactive chat)")] = None,
+         system: Annotated[Optional[str], typer.Option(help="A system prompt")] = None,
+         temperature: Annotated[float, typer.Option(min=0.0, help="0: greedy")] = 0.7,
+         top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0,
+                                              help="Nucleus sampling mass, above 0")] = 0.9,
+         max_tokens: Annotated[int, typer.Option("--max-tokens", min=1,
+                                                 help="Most tokens in one reply")] = 256,
+         seed: Annotated[Optional[int], typer.Option(help="Seed of the sampling")] = None,
+         params: ParamsFile = None) -> None:
+    """Chat with a model: one reply with --prompt, else turns read from stdin (/reset forgets
+    the conversation, /exit or end of input quits)."""
+    from danlu.model.conversation import Conversation
+    from danlu.model.saved import load_model
+
+    if top_p == 0:
+        raise typer.BadParameter("must be above 0", param_hint="--top-p")
+    try:
+        conversation = Conversation(*load_model(_chat_model_folder(model, params)),
+                                    max_new_tokens=max_tokens, temperature=temperature,
+                                    top_p=top_p, system=system, seed=seed)
+    except ConfigError as exc:
+        typer.secho(f"config error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except DanluError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if prompt is not None:
+        for piece in conversation.reply(prompt):
+            typer.echo(piece, nl=False)  # click flushes after each piece
+        typer.echo()
+        return
+    while True:
+        typer.echo("you> ", nl=False)
+        line = sys.stdin.readline()
+        if not line or line.strip() == "/exit":
+            typer.echo()
+            return
+        text = line.rstrip("\n")
+        if text.strip() == "/reset":
+            conversation.reset()
+            typer.echo("(conversation cleared)")
+        elif text.strip():
+            typer.echo("danlu> ", nl=False)
+            for piece in conversation.reply(text):
+                typer.echo(piece, nl=False)
+            typer.echo()
 
 
 # Options that take several values after one flag (`--input a.warc.gz b.jsonl`, what a shell

@@ -41,16 +41,17 @@ HEADLINE_FILE = "headline.json"  # each stage's DVC metric: its headline numbers
 @dataclass(frozen=True)
 class StageSpec:
     name: str
-    package: str  # danlu.<package>.stage is the entry
+    package: str  # danlu.<package>.<module> is the entry
     params: tuple[str, ...]  # params.yaml sections (or dotted keys) the stage reads
     deps: Callable[[Config], list[Path]]  # input files and folders (not code)
     outs: Callable[[Config], list[Path]]  # cached outputs (folders or files)
     plots: Callable[[Config], list[Path]]
     headline: tuple[str, ...]  # the metrics of `dvc metrics show` and the run summary
+    module: str = "stage"
 
     @property
     def entry(self) -> str:
-        return f"danlu.{self.package}.stage"
+        return f"danlu.{self.package}.{self.module}"
 
     def metrics(self, cfg: Config) -> list[Path]:
         """The DVC metric file (not cached), written by the runner from the outcome."""
@@ -98,6 +99,16 @@ def _none(cfg: Config) -> list[Path]:
     return []
 
 
+def _listed(cfg: Config, data: str | list[str]) -> list[Path]:
+    return [cfg.path(p) for p in ([data] if isinstance(data, str) else data)]
+
+
+def _sft_outs(cfg: Config) -> list[Path]:
+    """LoRA also leaves its adapter folder beside the merged model."""
+    outs = ["sft/model", "sft/metrics.json", "sft/quarantine.jsonl"]
+    return _paths(*outs, *(["sft/adapter"] if cfg.finetune.method == "lora" else []))(cfg)
+
+
 STAGES: dict[str, StageSpec] = {
     s.name: s for s in [
         StageSpec("curate", "curate", ("curate",), _curate_inputs,
@@ -115,10 +126,24 @@ STAGES: dict[str, StageSpec] = {
                   _paths("pretrain/model", "pretrain/metrics.json", "pretrain/samples.jsonl"),
                   _paths("pretrain/loss.csv"),
                   ("train_loss", "val_loss", "val_bits_per_byte", "tokens_per_s")),
-        StageSpec("sft", "finetune", ("seed", "sft", "train.threads"),
-                  lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.path(cfg.sft.data)],
-                  _paths("sft/model", "sft/metrics.json"), _paths("sft/loss.csv"),
-                  ("train_loss", "val_loss")),
+        StageSpec("sft", "finetune", ("seed", "finetune", "train.threads"),
+                  lambda cfg: [cfg.out_dir("pretrain") / "model",
+                               *_listed(cfg, cfg.finetune.data)],
+                  _sft_outs, _paths("sft/loss.csv"), ("train_loss", "val_loss")),
+        StageSpec("reward", "finetune", ("seed", "reward", "train.threads"),
+                  lambda cfg: [cfg.out_dir(cfg.reward.base) / "model",
+                               *_listed(cfg, cfg.reward.data)],
+                  _paths("reward/model", "reward/metrics.json", "reward/quarantine.jsonl"),
+                  _paths("reward/loss.csv"), ("val_accuracy", "val_margin"),
+                  module="reward_stage"),
+        StageSpec("dpo", "finetune", ("seed", "dpo", "train.threads"),
+                  lambda cfg: [cfg.out_dir("sft") / "model", cfg.out_dir("reward") / "model",
+                               *_listed(cfg, cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts)],
+                  _paths("dpo/model", "dpo/metrics.json", "dpo/quarantine.jsonl",
+                         "dpo/win_rate.jsonl"),
+                  _paths("dpo/loss.csv"), ("val_rewards/accuracies", "val_rewards/margins",
+                                           "win_rate"),
+                  module="dpo_stage"),
         StageSpec("evaluate", "evaluate", ("evaluate", "model.context_length"),
                   lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.out_dir("sft") / "model",
                                cfg.out_dir("tokenizer") / "shards",
@@ -274,13 +299,13 @@ def _record_in_dvc_lock(spec: StageSpec, cfg: Config) -> None:
 
     if not dvc_project(cfg.root):
         return
-    if declared_stage(cfg.root, spec.name) != dvc_stage(spec, cfg, SOURCE_DIR):
-        log.warning("%s: dvc.yaml declares other paths or code than this run; dvc.lock not "
-                 "updated (`danlu dvc-yaml` rewrites dvc.yaml)", spec.name)
-        return
     saved = load_config(cfg.root / "params.yaml")
     if param_values(saved, spec.params) != param_values(cfg, spec.params):
         log.info("%s: run with -S overrides of its params; dvc.lock not updated", spec.name)
+        return
+    if declared_stage(cfg.root, spec.name) != dvc_stage(spec, cfg, SOURCE_DIR):
+        log.warning("%s: dvc.yaml declares other paths or code than this run; dvc.lock not "
+                 "updated (`danlu dvc-yaml` rewrites dvc.yaml)", spec.name)
         return
     commit(cfg.root, spec.name)
 

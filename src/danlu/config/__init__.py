@@ -21,7 +21,7 @@ from danlu.config.curate import (
     ValidationConfig,
 )
 from danlu.config.evaluate import EvaluateConfig
-from danlu.config.finetune import SftConfig
+from danlu.config.finetune import DpoConfig, FinetuneConfig, RewardConfig
 from danlu.config.load import (
     apply_overrides,
     config_from_data,
@@ -39,7 +39,7 @@ __all__ = [
     "ExecutionConfig", "ExtractConfig", "FiltersConfig", "FineWebConfig",
     "GopherRepetitionConfig", "LanguageConfig", "LineDedupConfig", "MixtureConfig",
     "ModelConfig", "NearDedupConfig", "PathsConfig", "QualityConfig", "RegistryConfig",
-    "Section", "SftConfig", "TokenizerConfig", "TrackingConfig", "TrainConfig",
+    "Section", "DpoConfig", "FinetuneConfig", "RewardConfig", "TokenizerConfig", "TrackingConfig", "TrainConfig",
     "ValidationConfig", "apply_overrides", "config_from_data", "find_params", "load_config",
     "parse_override",
 ]

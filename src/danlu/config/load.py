@@ -19,11 +19,16 @@ from danlu.errors import ConfigError
 # Keys added since the first release, for the message a params.yaml without them gets: the
 # version, and the value danlu's own params.yaml gives (the migration, not a hidden default).
 ADDED_KEYS = {
-    "sft.min_lr_ratio": ("0.2", "0.1"),
-    "sft.weight_decay": ("0.2", "0.0"),
-    "sft.grad_clip": ("0.2", "1.0"),
-    "sft.eval_every": ("0.2", "null"),
     "train.compile_cpu_min_steps": ("0.2", "1000"),
+    "registry.reward_model": ("0.3", "danlu-reward"),
+    "reward": ("0.3", None),
+    "dpo": ("0.3", None),
+}
+
+# Sections renamed in a release: old name -> (release, new name, what else changed).
+RENAMED_SECTIONS = {
+    "sft": ("0.3", "finetune", "it gained method, packing, lora and prompt; the reward "
+            "model and DPO have sections of their own, reward and dpo"),
 }
 
 
@@ -80,11 +85,18 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and len(loc) == 1 and loc[0] in RENAMED_SECTIONS:
+            release, new, more = RENAMED_SECTIONS[str(loc[0])]
+            lines.append(f"  {key}: renamed to `{new}:` in {release}; {more} (danlu's own "
+                         "params.yaml has them, with what they do)")
+        elif err["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc)
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(f"  {key}: unknown key{hint}; allowed here: {', '.join(allowed)}")
+        elif err["type"] == "missing" and key in ADDED_KEYS and "." not in key:
+            lines.append(f"  {key}: a section added in {ADDED_KEYS[key][0]}; copy `{key}:` "
+                         "from danlu's own params.yaml, which says what each key does")
         elif err["type"] == "missing" and key in ADDED_KEYS:
             section, _, name = key.rpartition(".")
             lines.append(f"  {key}: a key added in {ADDED_KEYS[key][0]}; add `{name}: "

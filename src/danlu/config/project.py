@@ -11,7 +11,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from danlu.config.curate import CurateConfig
 from danlu.config.evaluate import EvaluateConfig
-from danlu.config.finetune import SftConfig
+from danlu.config.finetune import DpoConfig, FinetuneConfig, RewardConfig
 from danlu.config.pretrain import ModelConfig, TrainConfig
 from danlu.config.section import HUB_PREFIX, Section
 from danlu.config.tokenizer import TokenizerConfig
@@ -32,6 +32,7 @@ class TrackingConfig(Section):
 class RegistryConfig(Section):
     base_model: str
     chat_model: str
+    reward_model: str
     alias: str
 
 
@@ -43,7 +44,9 @@ class Config(Section):
     tokenizer: TokenizerConfig
     model: ModelConfig
     train: TrainConfig
-    sft: SftConfig
+    finetune: FinetuneConfig
+    reward: RewardConfig
+    dpo: DpoConfig
     evaluate: EvaluateConfig
     registry: RegistryConfig
 

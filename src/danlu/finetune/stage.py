@@ -1,21 +1,31 @@
 """The sft stage's entry: the pretrained model and conversations in, the chat model in
-outputs/sft (registered as danlu-chat) out."""
+outputs/sft (registered as danlu-chat; LoRA's adapter logged beside it) out."""
 
 from __future__ import annotations
 
 from danlu.config.project import Config
-from danlu.finetune.sft import sft
+from danlu.finetune.lineage import data_paths, model_tags, project_ref
+from danlu.finetune.lora import ADAPTER_DIR
+from danlu.finetune.sft import QUARANTINE_FILE, sft
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.registry import register_stage_model
 from danlu.tracking.tracker import Tracker
 
 
 def run(cfg: Config, tracker: Tracker) -> StageOutcome:
-    result = sft(cfg.sft, cfg.out_dir("pretrain") / "model", cfg.path(cfg.sft.data),
-                 cfg.out_dir("sft"), seed=cfg.seed, threads=cfg.train.threads, tracker=tracker)
-    tracker.log_artifact(result.out_dir / "loss.csv")
-    tracker.log_artifact(result.out_dir / "metrics.json")
-    tags = {"sft_val_loss": f"{result.metrics['val_loss']:.4f}", "method": "full"}
+    base_dir = cfg.out_dir("pretrain") / "model"
+    result = sft(cfg.finetune, base_dir, data_paths(cfg, cfg.finetune.data), cfg.out_dir("sft"),
+                 seed=cfg.seed, base_ref=project_ref(cfg, base_dir), threads=cfg.train.threads,
+                 tracker=tracker)
+    for name in ("loss.csv", "metrics.json", QUARANTINE_FILE):
+        tracker.log_artifact(result.out_dir / name)
+    adapter = result.out_dir / ADAPTER_DIR
+    if adapter.is_dir():
+        tracker.log_artifact(adapter, ADAPTER_DIR)
+    tags = lambda: {  # noqa: E731 - asked only when registering
+        **model_tags(cfg, "sft", cfg.finetune.data, base=cfg.registry.base_model,
+                     base_dir=base_dir),
+        "method": cfg.finetune.method, "sft_val_loss": f"{result.metrics['val_loss']:.4f}"}
     registered = register_stage_model(cfg, tracker, result.model_dir, cfg.registry.chat_model,
                                       tags)
     return StageOutcome(result.metrics, result.params, registered)

@@ -10,6 +10,9 @@ from typing import Any
 from danlu.errors import DataError
 from danlu.tokens.chat import BOS, END, EOS, PAD
 
+PROMPT_BASE_DIR = "base"  # a prompt-learning folder: peft's adapter files, the base model here
+ADAPTER_CONFIG = "adapter_config.json"
+
 
 def generation_ids(tokenizer) -> dict[str, int | list[int]]:
     """Ids for generation_config: a reply stops at <|end|> (chat) or <|eos|>."""
@@ -38,13 +41,32 @@ def load_tokenizer(folder: Path, context_length: int | None = None):
     return tokenizer
 
 
-def load_model(model_dir: Path, *, dtype: str = "float32") -> tuple[Any, Any]:
+def is_prompt_folder(model_dir: Path) -> bool:
+    """A peft prompt-learning folder (prompt, P- or prefix tuning): adapter files and base/."""
+    model_dir = Path(model_dir)
+    return (model_dir / ADAPTER_CONFIG).is_file() and (model_dir / PROMPT_BASE_DIR).is_dir()
+
+
+def load_model(model_dir: Path, *, dtype: str = "float32", trainable: bool = False
+               ) -> tuple[Any, Any]:
     """A saved causal LM and the tokenizer beside it, in eval mode (weights only: a folder
-    without safetensors, or one that asks for remote code, is refused by transformers)."""
+    without safetensors, or one that asks for remote code, is refused by transformers).
+    A prompt-learning folder loads as peft's model around its base/ (adapter weights
+    trainable when `trainable`)."""
+    model_dir = Path(model_dir)
+    if is_prompt_folder(model_dir):
+        from peft import PeftModel
+
+        base, tokenizer = load_model(model_dir / PROMPT_BASE_DIR, dtype=dtype)
+        try:
+            model = PeftModel.from_pretrained(base, str(model_dir), is_trainable=trainable)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{model_dir}: cannot load the prompt adapter ({exc})") from exc
+        model.eval()
+        return model, tokenizer
     import torch
     from transformers import AutoModelForCausalLM
 
-    model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise DataError(f"{model_dir}: no model here (expected config.json and weights); "
                         "run the stage that writes it")
@@ -55,5 +77,25 @@ def load_model(model_dir: Path, *, dtype: str = "float32") -> tuple[Any, Any]:
             use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise DataError(f"{model_dir}: cannot load the model ({exc})") from exc
+    model.eval()
+    return model, tokenizer
+
+
+def load_reward_model(model_dir: Path, *, dtype: str = "float32") -> tuple[Any, Any]:
+    """A saved reward model (a causal LM's body with a one-output score head, as
+    AutoModelForSequenceClassification loads it) and its tokenizer, in eval mode."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise DataError(f"{model_dir}: no reward model here; run the reward stage")
+    tokenizer = load_tokenizer(model_dir)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), dtype=getattr(torch, dtype), trust_remote_code=False,
+            use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{model_dir}: cannot load the reward model ({exc})") from exc
     model.eval()
     return model, tokenizer

@@ -27,6 +27,7 @@ from danlu.errors import DataError
 from danlu.sample.bundle import MANIFEST, pack
 from danlu.sample.cjk import cjk_texts
 from danlu.sample.conversations import eval_prompts, sft_conversations
+from danlu.sample.preferences import preference_pairs
 from danlu.sample.crawl_files import write_corrupt_crawl, write_crawl
 from danlu.sample.crawl_plan import plan_pages
 from danlu.sample.doc_blocks import Doc, split_pages
@@ -96,6 +97,9 @@ def build_sample(out_dir: Path) -> dict:
         corrupt = write_corrupt_crawl(lost, tmp / "crawl")
         write_jsonl(tmp / "reference" / "reference.jsonl", reference)
         write_jsonl(tmp / "sft" / "conversations.jsonl", sft)
+        # a generator of its own: the files above stay as they were before pairs existed
+        pairs = preference_pairs(sft, random.Random(SEED + 1))
+        write_jsonl(tmp / "sft" / "preferences.jsonl", pairs)
         passages = [{"id": f"heldout-{number:03d}", "text": text} for number, text in enumerate(heldout, start=1)]
         write_jsonl(tmp / "eval" / "heldout.jsonl", passages)
         write_jsonl(tmp / "eval" / "prompts.jsonl", prompts)
@@ -120,6 +124,7 @@ def build_sample(out_dir: Path) -> dict:
                 "responses": len(truth),
                 "reference": len(reference),
                 "sft": len(sft),
+                "preferences": len(pairs),
                 "heldout": len(heldout),
                 "prompts": len(prompts),
             },

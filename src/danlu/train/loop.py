@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from danlu.train.checkpoint import Checkpointer
 from danlu.train.device import autocast
 from danlu.train.distributed import Dist, mean_over_ranks, no_sync, parallelize
-from danlu.train.losses import IGNORE_INDEX, loss_function, token_loss
+from danlu.train.objective import Objective, TokenObjective, to_device
 from danlu.train.schedule import lr_factor
 from danlu.train.throughput import Throughput, mfu
 from danlu.tracking.tracker import NullTracker, Tracker
@@ -74,19 +74,30 @@ def validation_loss(model, batches: Callable[[], Iterator], device: str,
                     loss_of: Callable | None = None) -> float:
     """Token-weighted mean loss over a finite validation iterator (`loss_of`: the loss
     function of `model`, e.g. its compiled one; default token_loss)."""
+    return validate(model, batches, device, TokenObjective(loss_of))["val_loss"]
+
+
+def validate(model, batches: Callable[[], Iterator], device: str,
+             objective: Objective) -> dict[str, float]:
+    """{"val_loss", "val_<metric>"...}: the objective's loss and metrics over a finite
+    validation iterator, each averaged with the batches' weights (tokens, or pairs)."""
     import torch
 
-    loss_of = loss_of or (lambda x, y: token_loss(model, x, y))
     model.eval()
-    total, count = 0.0, 0
+    sums: dict[str, float] = {}
+    count = 0
     with torch.no_grad(), autocast(device):
-        for x, y in batches():
-            n = int((y != IGNORE_INDEX).sum())
-            if n:
-                total += float(loss_of(x.to(device), y.to(device))) * n
-                count += n
+        for batch in batches():
+            n = objective.weight(batch)
+            if not n:
+                continue
+            loss, metrics = objective.loss(model, to_device(batch, device))
+            for name, value in {"loss": loss, **metrics}.items():
+                sums[name] = sums.get(name, 0.0) + float(value) * n
+            count += n
     model.train()
-    return total / max(count, 1)
+    return {f"val_{name}": total / max(count, 1) for name, total in sums.items()} or \
+        {"val_loss": 0.0}
 
 
 # Longer than most (its docstring and the step bookkeeping): the loop reads top to bottom as
@@ -97,7 +108,8 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
           checkpointer: Checkpointer | None = None, dist: Dist | None = None,
           compile_model: bool = False, bytes_per_token: float | None = None,
           throughput: Throughput | None = None,
-          on_eval: Callable[[int, object], None] | None = None) -> LoopHistory:
+          on_eval: Callable[[int, object], None] | None = None,
+          objective: Objective | None = None) -> LoopHistory:
     """Run `settings.max_steps` optimizer steps over `batches` of (x, y) tensors, each step
     `settings.accumulation` micro-batches on every device.
 
@@ -105,12 +117,14 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     (weights, optimizer, RNG, and the loader's position when `batches` has a state_dict) and
     saves one every `checkpointer.every` steps; the losses after a resume are those of an
     uninterrupted run. Under torchrun (`dist`), the model is wrapped in DDP or FSDP2 here and
-    only rank 0 tracks; `model` stays the plain module (sharded in place under FSDP)."""
+    only rank 0 tracks; `model` stays the plain module (sharded in place under FSDP).
+    `objective` says what a batch's loss is (default: next-token cross-entropy over (x, y)
+    batches, compiled with the model when `compile_model`)."""
     dist = dist or Dist(device=device)
     tracker = tracker if dist.is_main and tracker is not None else NullTracker()
     model.to(device).train()
     wrapped = parallelize(model, dist)
-    loss_of = loss_function(wrapped, compile_model)
+    objective = objective or TokenObjective.for_model(wrapped, compile_model)
     opt = make_optimizer(wrapped, settings, device)
     history = LoopHistory()
     loader = batches if hasattr(batches, "state_dict") else None
@@ -123,7 +137,7 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     def evaluate(step: int) -> None:
         if val_batches is None:
             return
-        row = _validate(model, val_batches, device, loss_of, step, bytes_per_token)
+        row = _validate(model, val_batches, device, objective, step, bytes_per_token)
         history.evals.append(row)
         tracker.log_metrics({f"{prefix}/{k}": v for k, v in row.items() if k != "step"},
                             step=step)
@@ -138,8 +152,8 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
             step, warmup_steps=settings.warmup_steps, max_steps=settings.max_steps,
             min_lr_ratio=settings.min_lr_ratio, schedule=settings.schedule,
             decay_fraction=settings.decay_fraction)
-        loss_value, norm_value, tokens = _optimizer_step(
-            wrapped, opt, loss_of, batches, lr, settings, device, dist)
+        loss_value, norm_value, tokens, metrics = _optimizer_step(
+            wrapped, opt, objective, batches, lr, settings, device, dist)
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"{prefix}: loss is {loss_value} at step {step}")
         step_seconds = time.perf_counter() - began
@@ -149,7 +163,8 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
             history.timed_tokens += tokens
             history.timed_seconds += step_seconds
         row = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": norm_value,
-               "step_ms": step_seconds * 1000, "tokens_per_s": history.tokens_per_s}
+               "step_ms": step_seconds * 1000, "tokens_per_s": history.tokens_per_s,
+               **metrics}
         if throughput is not None and throughput.peak_flops:
             row["mfu"] = mfu(row["tokens_per_s"], throughput.flops_per_token,
                              throughput.peak_flops, dist.world_size)
@@ -167,38 +182,45 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
     return history
 
 
-def _optimizer_step(wrapped, opt, loss_of: Callable, batches: Iterator, lr: float,
-                    settings: LoopSettings, device: str, dist: Dist) -> tuple[float, float, int]:
+def _optimizer_step(wrapped, opt, objective: Objective, batches: Iterator, lr: float,
+                    settings: LoopSettings, device: str, dist: Dist
+                    ) -> tuple[float, float, int, dict[str, float]]:
     """One optimizer step over `settings.accumulation` micro-batches; -> (loss averaged over
-    the ranks, gradient norm, target tokens over all ranks). The loss stays on the device
-    until the one host sync of the step."""
+    the ranks, gradient norm, target tokens over all ranks, the objective's metrics of this
+    rank). Loss and metrics stay on the device until the one host sync of the step."""
     import torch
 
     for group in opt.param_groups:
         group["lr"] = lr
-    loss_sum, tokens = None, 0
+    sums: dict[str, object] = {}
+    tokens = 0
     for micro in range(settings.accumulation):
-        x, y = next(batches)
-        tokens += int((y != IGNORE_INDEX).sum())  # counted where the loader made them
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        batch = next(batches)
+        tokens += objective.tokens(batch)  # counted where the loader made them
+        batch = to_device(batch, device)
         with no_sync(wrapped, dist, sync=micro == settings.accumulation - 1), autocast(device):
-            loss = loss_of(x, y) / settings.accumulation
+            loss, metrics = objective.loss(wrapped, batch)
+            loss = loss / settings.accumulation
             loss.backward()
-        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+        for name, value in {"loss": loss.detach() * settings.accumulation, **metrics}.items():
+            value = value.detach().float() / settings.accumulation
+            sums[name] = value if name not in sums else sums[name] + value
     norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), settings.grad_clip or float("inf"))
     norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP2: a DTensor
-    local_loss, norm_value = torch.stack([loss_sum.float(), norm.float()]).tolist()
-    loss_value = mean_over_ranks(local_loss, dist)
+    names = list(sums)
+    values = torch.stack([*(sums[n] for n in names), norm.float()]).tolist()
+    norm_value = values.pop()
+    local = dict(zip(names, values))
+    loss_value = mean_over_ranks(local.pop("loss"), dist)
     if math.isfinite(loss_value):
         opt.step()
     opt.zero_grad(set_to_none=True)
-    return loss_value, norm_value, tokens * dist.world_size
+    return loss_value, norm_value, tokens * dist.world_size, local
 
 
-def _validate(model, val_batches: Callable[[], Iterator], device: str, loss_of: Callable,
+def _validate(model, val_batches: Callable[[], Iterator], device: str, objective: Objective,
               step: int, bytes_per_token: float | None) -> dict:
-    val = validation_loss(model, val_batches, device, loss_of)
-    row = {"step": step, "val_loss": val}
+    row = {"step": step, **validate(model, val_batches, device, objective)}
     if bytes_per_token:
-        row["val_bits_per_byte"] = val / math.log(2) / bytes_per_token
+        row["val_bits_per_byte"] = row["val_loss"] / math.log(2) / bytes_per_token
     return row

@@ -1,0 +1,79 @@
+"""A preference-tuned model against its starting point: both reply greedily to held-out
+prompts, the reward model scores each reply, and the win rate counts a tie as half."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from danlu.errors import DataError
+from danlu.finetune.pairs import reply_tokens
+from danlu.jsonl import jsonl_records
+from danlu.tokens.chat import messages_problem
+
+
+@dataclass(frozen=True)
+class Duel:
+    id: str
+    prompt: list[dict]
+    reply: str  # the challenger's
+    baseline: str
+    reply_score: float
+    baseline_score: float
+
+
+def read_prompts(path: Path) -> list[tuple[str, list[dict]]]:
+    """(id, messages ending with the user's turn) of a prompts JSONL file."""
+    prompts = []
+    for number, row in jsonl_records(path):
+        problem = messages_problem(row.get("messages"), last_role="user")
+        if problem:
+            raise DataError(f"{path}:{number}: {problem}")
+        prompts.append((str(row.get("id", f"{Path(path).name}:{number}")), row["messages"]))
+    if not prompts:
+        raise DataError(f"{path}: no prompts")
+    return prompts
+
+
+def replies(model, tokenizer, prompts: list[tuple[str, list[dict]]], max_new_tokens: int
+            ) -> list[str]:
+    from danlu.model.stream import greedy_ids
+
+    return [tokenizer.decode(greedy_ids(model, tokenizer, messages, max_new_tokens),
+                             skip_special_tokens=True).strip() for _, messages in prompts]
+
+
+def reward_scores(reward_model, tokenizer, prompts: list[list[dict]], texts: list[str],
+                  max_length: int, batch_size: int = 16) -> list[float]:
+    """The reward model's score of each prompt + reply (cut to max_length tokens)."""
+    import torch
+
+    rows = [reply_tokens(tokenizer, p, t)[0][:max_length] for p, t in zip(prompts, texts)]
+    pad = tokenizer.pad_token_id
+    scores: list[float] = []
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i:i + batch_size]
+            ids = torch.full((len(chunk), max(map(len, chunk))), pad, dtype=torch.long)
+            for j, r in enumerate(chunk):
+                ids[j, :len(r)] = torch.tensor(r)
+            scores += reward_model(input_ids=ids).logits.squeeze(-1).float().tolist()
+    return scores
+
+
+def duel(challenger, baseline, reward_model, tokenizer, prompts, max_new_tokens: int,
+         max_length: int) -> list[Duel]:
+    ours = replies(challenger, tokenizer, prompts, max_new_tokens)
+    theirs = replies(baseline, tokenizer, prompts, max_new_tokens)
+    messages = [m for _, m in prompts]
+    a = reward_scores(reward_model, tokenizer, messages, ours, max_length)
+    b = reward_scores(reward_model, tokenizer, messages, theirs, max_length)
+    return [Duel(pid, m, o, t, sa, sb)
+            for (pid, m), o, t, sa, sb in zip(prompts, ours, theirs, a, b)]
+
+
+def win_rate(duels: list[Duel]) -> float:
+    """Share of prompts where the challenger's reply scores higher; ties count half."""
+    points = sum(1.0 if d.reply_score > d.baseline_score else
+                 0.5 if d.reply_score == d.baseline_score else 0.0 for d in duels)
+    return points / max(len(duels), 1)

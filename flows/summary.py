@@ -21,8 +21,11 @@ def summary_markdown(records: list[dict], run_id: str, cfg: Config) -> str:
         shown = ", ".join(f"{k} {_fmt(r['metrics'][k])}" for k in keys)
         status = "reused" if r["cached"] else "ran"
         lines.append(f"| {r['name']} | {status} | {r['seconds']:.1f} | {shown} |")
-    models = [(name, v) for r in records for name, v in r["registered"].items()]
+    models = [(r["name"], name, v) for r in records for name, v in r["registered"].items()]
     if models:
+        last = {name: v for _, name, v in models}  # the alias ends on a name's last version
         lines += ["", "## Registered models", ""]
-        lines += [f"- `{name}` version {v} (alias `@{cfg.registry.alias}`)" for name, v in models]
+        lines += [f"- `{name}` version {v} from {stage}"
+                  + (f" (alias `@{cfg.registry.alias}`)" if last[name] == v else "")
+                  for stage, name, v in models]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,9 @@ TINY = [
     "tokenizer.vocab_size=1024",
     "model.context_length=128",
     "train.max_steps=40", "train.batch_size=8", "train.eval_every=20", "train.eval_batches=2",
-    "sft.max_steps=20", "sft.batch_size=8", "sft.max_length=128",
+    "finetune.max_steps=20", "finetune.batch_size=8", "finetune.max_length=128",
+    "reward.max_steps=8", "reward.batch_size=8", "dpo.max_steps=4", "dpo.batch_size=4",
+    "dpo.max_new_tokens=8",
     "evaluate.max_new_tokens=12", "evaluate.num_samples=2",
 ]
 
@@ -97,7 +99,11 @@ def test_params_and_metrics_are_logged_once_in_one_format(first_run: dict, proje
     assert pretrain.params["train.max_steps"] == "40" and pretrain.params["model.preset"] == "tiny"
     assert pretrain.params["n_params"] and pretrain.params["device"] == "cpu"
     assert not any(k.startswith("params.") for r in runs.values() for k in r.data.params)
-    assert runs["sft"].data.params["sft.min_lr_ratio"] == "0.1"
+    assert runs["sft"].data.params["finetune.min_lr_ratio"] == "0.1"
+    assert runs["sft"].data.params["finetune.method"] == "full"
+    assert runs["dpo"].data.params["dpo.beta"] == "0.1"
+    assert "dpo.rewards/margins" in runs["dpo"].data.metrics  # TRL's names, by step
+    assert "win_rate" in runs["dpo"].data.metrics and "val_accuracy" in runs["reward"].data.metrics
     assert runs["curate"].data.params["curate.filters.min_words"] == "50"
     saved = json.loads((project / "outputs" / "pretrain" / "metrics.json").read_text())
     for key, value in saved.items():
@@ -112,11 +118,21 @@ def test_models_are_registered_with_alias_and_lineage(first_run: dict, project: 
 
     cfg = load_config(project / "params.yaml", TINY)
     c = client(cfg)
-    for name in (cfg.registry.base_model, cfg.registry.chat_model):
+    for name in (cfg.registry.base_model, cfg.registry.chat_model, cfg.registry.reward_model):
         mv = c.get_model_version_by_alias(name, "candidate")
         assert mv.tags["git_commit"] == "unknown"  # the tmp project is no git repository
         assert mv.tags["data_dvc_md5"] == "untracked"
         assert mv.tags["params_hash"] == cfg.section_hash()
+        assert len(mv.tags["weights_sha256"]) == 64
+    # lineage: sft came from danlu-base v1, dpo (the final chat model, @candidate) from sft's
+    chat = {v.tags["danlu.stage"]: v for v in c.search_model_versions("name = 'danlu-chat'")}
+    assert chat["sft"].tags["base_model_version"] == "1" and chat["sft"].tags["method"] == "full"
+    assert chat["dpo"].tags["base_model"] == "danlu-chat"
+    assert chat["dpo"].tags["base_model_version"] == chat["sft"].version
+    assert c.get_model_version_by_alias("danlu-chat", "candidate").version == chat["dpo"].version
+    assert chat["dpo"].tags["data_sha256"] != chat["sft"].tags["data_sha256"]  # pairs, not chats
+    reward = c.get_model_version_by_alias(cfg.registry.reward_model, "candidate")
+    assert reward.tags["base_model_version"] == chat["sft"].version
 
 
 def test_summary_artifact_is_published(first_run: dict):

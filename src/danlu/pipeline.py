@@ -145,7 +145,7 @@ STAGES: dict[str, StageSpec] = {
                                            "win_rate"),
                   module="dpo_stage"),
         StageSpec("evaluate", "evaluate", ("evaluate", "model.context_length"),
-                  lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.out_dir("sft") / "model",
+                  lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.out_dir("dpo") / "model",
                                cfg.out_dir("tokenizer") / "shards",
                                cfg.out_dir("tokenizer") / "stats.json",
                                cfg.path(cfg.evaluate.heldout), cfg.path(cfg.evaluate.prompts)],

@@ -89,6 +89,7 @@ def language_model_metrics(
                 labels[row, : len(window)] = torch.tensor(window)
                 mask[row, : len(window)] = 1
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            logits = logits[:, -width:]  # a prompt-learning model also scores its virtual tokens
             # float32 whatever the weights: a bf16 log-softmax would blur the small differences
             # between models that this number is meant to show.
             nll = F.cross_entropy(

@@ -21,7 +21,6 @@ def chat_samples(
     """Answer each prompt's messages greedily; score the reply against the prompt's reference."""
     end_id = special_token_id(tokenizer, END)
     eos_id = special_token_id(tokenizer, EOS)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     if not getattr(tokenizer, "chat_template", None):
         raise DataError("the chat model's tokenizer has no chat template; save it with CHAT_TEMPLATE")
     samples = []
@@ -33,7 +32,7 @@ def chat_samples(
         prompt_ids = tokenizer.encode(rendered, add_special_tokens=False)
         stop_ids = [end_id, eos_id]
         new_ids = greedy_continuation(
-            model, prompt_ids, max_new_tokens=max_new_tokens, stop_ids=stop_ids, pad_id=pad_id
+            model, prompt_ids, max_new_tokens=max_new_tokens, stop_ids=stop_ids
         )
         reply = tokenizer.decode(new_ids, skip_special_tokens=True).strip()
         reference = prompt.get("reference", "")
@@ -63,7 +62,6 @@ def base_samples(
     """Continue the first `prompt_words` words of each passage, as the base model saw documents."""
     bos_id = special_token_id(tokenizer, BOS)
     eos_id = special_token_id(tokenizer, EOS)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     samples = []
     for text in prompts_texts:
         prompt = " ".join(text.split()[:prompt_words])
@@ -73,7 +71,6 @@ def base_samples(
             [bos_id, *text_token_ids(tokenizer, prompt)],
             max_new_tokens=max_new_tokens,
             stop_ids=[eos_id, bos_id],
-            pad_id=pad_id,
         )
         continuation = tokenizer.decode(new_ids, skip_special_tokens=True)
         samples.append({"prompt": prompt, "continuation": continuation})

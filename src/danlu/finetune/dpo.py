@@ -12,14 +12,14 @@ from pathlib import Path
 
 from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config.finetune import DpoConfig
+from danlu.finetune import prompt
 from danlu.finetune.data import split_examples
 from danlu.finetune.pairs import encode_pairs, ordered_pair_batches, pair_batches
 from danlu.finetune.preferences import read_preference_data
 from danlu.finetune.records import reason_counts, write_quarantine
 from danlu.finetune.sft import QUARANTINE_FILE, loop_settings, trainable_parameters
 from danlu.finetune.win_rate import duel, read_prompts, win_rate
-from danlu.model.saved import (PROMPT_BASE_DIR, is_prompt_folder, load_model, load_reward_model,
-                              save_model)
+from danlu.model.saved import is_prompt_folder, load_model, load_reward_model, save_model
 from danlu.progress import progress_bar
 from danlu.tracking.tracker import NullTracker, Tracker
 from danlu.train.device import pick_device, set_threads
@@ -71,9 +71,7 @@ def export(model, tokenizer, folder: Path) -> None:
     """folder/model in the layout of the SFT model it came from (a plain folder, or a
     prompt-learning folder with its base)."""
     if hasattr(model, "peft_config"):
-        model.save_pretrained(str(folder / "model"), safe_serialization=True)
-        tokenizer.save_pretrained(str(folder / "model"))
-        save_model(model.get_base_model(), tokenizer, folder / "model" / PROMPT_BASE_DIR)
+        prompt.export(model, tokenizer, folder, base_ref=None)
     else:
         save_model(model, tokenizer, folder / "model")
 

@@ -29,7 +29,8 @@ def export(peft_model, tokenizer, folder: Path, base_ref: str) -> None:
     for config in peft_model.peft_config.values():
         # the base as the project names it, not this machine's absolute path
         config.base_model_name_or_path = base_ref
-    peft_model.save_pretrained(str(folder / ADAPTER_DIR), safe_serialization=True)
+    peft_model.save_pretrained(str(folder / ADAPTER_DIR), safe_serialization=True,
+                               save_embedding_layers=False)  # never resized here
     tokenizer.save_pretrained(str(folder / ADAPTER_DIR))
     merged = peft_model.float().merge_and_unload()
     save_model(merged, tokenizer, folder / "model")

@@ -38,14 +38,17 @@ def prepare(model, cfg: FinetuneConfig, base_ref: str, tokenizer=None):
     return get_peft_model(model, config)
 
 
-def export(peft_model, tokenizer, folder: Path, base_ref: str) -> None:
-    """folder/model: adapter_config.json, the adapter weights, the tokenizer, and base/."""
+def export(peft_model, tokenizer, folder: Path, base_ref: str | None) -> None:
+    """folder/model: adapter_config.json, the adapter weights, the tokenizer, and base/ (a
+    copy of the base, so that the folder is whole). The adapter config names the base as the
+    project does (`base_ref`; None keeps what it says), not by this machine's path."""
     model_dir = folder / "model"
-    base_rel = f"{base_ref}/{PROMPT_BASE_DIR}"
     for config in peft_model.peft_config.values():
-        config.base_model_name_or_path = base_rel
+        if base_ref is not None:
+            config.base_model_name_or_path = base_ref
         if getattr(config, "tokenizer_name_or_path", None):
-            config.tokenizer_name_or_path = base_rel
-    peft_model.save_pretrained(str(model_dir), safe_serialization=True)
+            config.tokenizer_name_or_path = config.base_model_name_or_path
+    peft_model.save_pretrained(str(model_dir), safe_serialization=True,
+                               save_embedding_layers=False)  # never resized here
     tokenizer.save_pretrained(str(model_dir))
     save_model(peft_model.get_base_model(), tokenizer, model_dir / PROMPT_BASE_DIR)

@@ -67,26 +67,12 @@ def special_token_id(tokenizer: Any, token: str) -> int:
 
 
 def greedy_continuation(
-    model: Any, prompt_ids: list[int], *, max_new_tokens: int, stop_ids: list[int], pad_id: int
+    model: Any, prompt_ids: list[int], *, max_new_tokens: int, stop_ids: list[int]
 ) -> list[int]:
-    """The new token ids of a greedy generation, the stop token included when one was reached."""
-    import torch
+    """The new token ids of a greedy generation, the stop token included when one was reached
+    (danlu.model.stream's loop: right for prompt-learning models too, where generate() is not)."""
+    from danlu.model.stream import new_token_ids, token_picker
 
-    device = next(model.parameters()).device
-    input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
     model.eval()
-    with torch.no_grad():
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=stop_ids,
-            pad_token_id=pad_id,
-        )
-    new_ids = output[0, len(prompt_ids) :].tolist()
-    # generate() pads finished rows; with one row there is none, but cut at the first stop anyway.
-    for i, token_id in enumerate(new_ids):
-        if token_id in stop_ids:
-            return new_ids[: i + 1]
-    return new_ids
+    return list(new_token_ids(model, None, list(prompt_ids), max_new_tokens=max_new_tokens,
+                              pick=token_picker(0.0, 1.0), stops=set(stop_ids)))

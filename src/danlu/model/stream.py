@@ -103,8 +103,10 @@ def token_picker(temperature: float, top_p: float, seed: int | None = None
 
 
 def new_token_ids(model: Any, tokenizer: Any, prompt: list[int], *, max_new_tokens: int,
-                  pick: Callable[[Any], int], use_cache: bool = True) -> Iterator[int]:
-    """New ids one at a time, until a stop id (yielded), max_new_tokens, or a full context."""
+                  pick: Callable[[Any], int], use_cache: bool = True,
+                  stops: set[int] | None = None) -> Iterator[int]:
+    """New ids one at a time, until a stop id (yielded; default: stop_ids(model, tokenizer)),
+    max_new_tokens, or a full context."""
     import torch
 
     if max_new_tokens < 1:
@@ -115,7 +117,7 @@ def new_token_ids(model: Any, tokenizer: Any, prompt: list[int], *, max_new_toke
         log.warning("the prompt has %d tokens and the context %d: only its last %d are read",
                     len(prompt), n_ctx, keep)
         prompt = prompt[-keep:]
-    stops = stop_ids(model, tokenizer)
+    stops = stops if stops is not None else stop_ids(model, tokenizer)
     device = next(model.parameters()).device
     sequence = torch.tensor([prompt], dtype=torch.long, device=device)
     step_input, past = sequence, None

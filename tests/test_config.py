@@ -152,6 +152,6 @@ def test_a_params_file_with_the_old_sft_section_is_told_where_it_went(tmp_path, 
 def test_prompt_methods_refuse_packing(tmp_path, repo_root):
     params = tmp_path / "params.yaml"
     params.write_text((repo_root / "params.yaml").read_text())
-    with pytest.raises(ConfigError, match="finetune.packing works with full and lora only"):
+    with pytest.raises(ConfigError, match="finetune.packing works with full, lora and qlora only"):
         load_config(params, ["finetune.method=prefix_tuning", "finetune.packing=true"])
     assert load_config(params, ["finetune.method=lora", "finetune.packing=true"]).finetune.packing

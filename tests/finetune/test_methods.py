@@ -88,3 +88,29 @@ def test_packing_trains_on_the_same_examples(section, lively_model_dir, conversa
     assert packed.metrics["first_val_loss"] == pytest.approx(plain.metrics["first_val_loss"],
                                                              rel=0.2)
     assert packed.metrics["val_loss"] < packed.metrics["first_val_loss"]
+
+
+def test_qlora_without_cuda_or_bitsandbytes_says_what_is_missing(
+        section, lively_model_dir, conversations_file, tmp_path):
+    from danlu.errors import ConfigError
+    from danlu.finetune import qlora
+
+    reason = qlora.missing()
+    if reason is None:
+        pytest.skip("CUDA and bitsandbytes are here: QLoRA can run")
+    with pytest.raises(ConfigError, match=f"finetune.method=qlora needs CUDA and bitsandbytes: "
+                                          f"{reason}; use finetune.method=lora"):
+        run_sft(section, lively_model_dir, conversations_file, tmp_path / "sft", "qlora")
+    assert not (tmp_path / "sft").exists()
+
+
+def test_lora_trains_the_chat_tokens_embeddings_and_nothing_else_of_them(
+        section, lively_model_dir, conversations_file, tmp_path):
+    from danlu.tokens.chat import SPECIAL_TOKENS
+
+    result = run_sft(section, lively_model_dir, conversations_file, tmp_path / "sft", "lora")
+    base, tok = load_model(lively_model_dir)
+    merged, _ = load_model(result.model_dir)
+    before, after = base.get_input_embeddings().weight, merged.get_input_embeddings().weight
+    changed = {int(i) for i in torch.nonzero((before != after).any(dim=1)).flatten()}
+    assert changed and changed <= set(tok.convert_tokens_to_ids(SPECIAL_TOKENS))

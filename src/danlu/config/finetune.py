@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from danlu.config.section import Section
 
-METHODS = ("full", "lora", "prompt_tuning", "p_tuning", "prefix_tuning")
+METHODS = ("full", "lora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning")
 PROMPT_METHODS = ("prompt_tuning", "p_tuning", "prefix_tuning")
 
 
@@ -19,6 +19,9 @@ class LoraConfig(Section):
     dropout: float = Field(ge=0, lt=1)
     target_modules: str | list[str] = Field(
         description="all-linear, or module names such as [q_proj, v_proj]")
+    train_special_tokens: bool = Field(
+        description="also train the chat tokens' embeddings (peft trainable tokens): "
+        "pretraining never showed the base the role and end-of-turn tokens")
     lr: float = Field(gt=0)
 
 
@@ -47,7 +50,7 @@ class TrainingSection(Section):
 
 class FinetuneConfig(TrainingSection):
     data: str | list[str]
-    method: Literal["full", "lora", "prompt_tuning", "p_tuning", "prefix_tuning"]
+    method: Literal["full", "lora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning"]
     packing: bool = Field(description="pack short examples into rows; attention stays inside "
                           "each example")
     lora: LoraConfig
@@ -56,7 +59,7 @@ class FinetuneConfig(TrainingSection):
     @model_validator(mode="after")
     def _check(self) -> "FinetuneConfig":
         if self.packing and self.method in PROMPT_METHODS:
-            raise ValueError(f"finetune.packing works with full and lora only: peft's "
+            raise ValueError(f"finetune.packing works with full, lora and qlora only: peft's "
                              f"{self.method} ignores position ids, so packed examples would "
                              "attend to each other")
         return self
@@ -64,7 +67,7 @@ class FinetuneConfig(TrainingSection):
     @property
     def method_lr(self) -> float:
         """The peak learning rate of the configured method."""
-        if self.method == "lora":
+        if self.method in ("lora", "qlora"):
             return self.lora.lr
         if self.method in PROMPT_METHODS:
             return self.prompt.lr

@@ -15,6 +15,6 @@ def prepare(model, cfg: FinetuneConfig, base_ref: str, tokenizer=None):
     return model
 
 
-def export(model, tokenizer, folder: Path, base_ref: str) -> None:
+def export(model, tokenizer, folder: Path, base_ref: str, base_dir: Path) -> None:
     """folder/model: the fine-tuned model."""
     save_model(model, tokenizer, folder / "model")

@@ -38,7 +38,8 @@ def prepare(model, cfg: FinetuneConfig, base_ref: str, tokenizer=None):
     return get_peft_model(model, config)
 
 
-def export(peft_model, tokenizer, folder: Path, base_ref: str | None) -> None:
+def export(peft_model, tokenizer, folder: Path, base_ref: str | None,
+           base_dir: Path | None = None) -> None:
     """folder/model: adapter_config.json, the adapter weights, the tokenizer, and base/ (a
     copy of the base, so that the folder is whole). The adapter config names the base as the
     project does (`base_ref`; None keeps what it says), not by this machine's path."""

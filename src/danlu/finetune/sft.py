@@ -24,7 +24,8 @@ from danlu.train.publish import write_curve
 
 log = logging.getLogger("danlu.sft")
 
-METHOD_MODULES = {"full": "full", "lora": "lora", **{m: "prompt" for m in PROMPT_METHODS}}
+METHOD_MODULES = {"full": "full", "lora": "lora", "qlora": "qlora",
+                  **{m: "prompt" for m in PROMPT_METHODS}}
 QUARANTINE_FILE = "quarantine.jsonl"
 
 
@@ -38,7 +39,9 @@ class SftResult:
 
 def method_module(method: str):
     """The module of a fine-tuning method: prepare(model, cfg, base_ref, tokenizer) -> the
-    model to train, export(model, tokenizer, folder, base_ref) -> folder/model (+ adapter)."""
+    model to train, export(model, tokenizer, folder, base_ref, base_dir) -> folder/model (+
+    adapter), and optionally load(base_dir) -> (model, tokenizer) when it loads the base its
+    own way (qlora: in 4 bits)."""
     return importlib.import_module(f"danlu.finetune.{METHOD_MODULES[method]}")
 
 
@@ -67,7 +70,8 @@ def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_d
     set_threads(threads)
     device = pick_device()
     torch.manual_seed(seed)
-    model, tokenizer = load_model(base_model_dir)
+    method = method_module(cfg.method)
+    model, tokenizer = getattr(method, "load", load_model)(base_model_dir)
     max_length = min(cfg.max_length, model.config.max_position_embeddings)
     if cfg.method in PROMPT_METHODS:  # the virtual tokens take room in the context
         max_length = min(max_length, model.config.max_position_embeddings
@@ -77,7 +81,6 @@ def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_d
     encoded = encode_examples(tokenizer, data.conversations, max_length)
     quarantined = data.quarantined + encoded.quarantined
     train_ex, val_ex = split_examples(encoded.examples, cfg.val_fraction, seed)
-    method = method_module(cfg.method)
     model = method.prepare(model, cfg, base_ref, tokenizer)
     trainable, total = trainable_parameters(model)
     pad_id = tokenizer.pad_token_id
@@ -108,7 +111,7 @@ def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_d
     model.to("cpu")
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        method.export(model, tokenizer, tmp, base_ref)
+        method.export(model, tokenizer, tmp, base_ref, base_model_dir)
         write_curve(tmp / "loss.csv", history.steps, history.evals)
         write_quarantine(tmp / QUARANTINE_FILE, quarantined)
         atomic_write_json(tmp / "metrics.json", metrics)

@@ -103,6 +103,7 @@ def test_dpo_run_moves_toward_the_chosen_replies_and_reports_its_win_rate(
     assert (tmp_path / "dpo" / "model" / "model.safetensors").is_file()
 
 
-def test_win_rate_counts_ties_as_half():
-    duel = lambda a, b: Duel("x", [], "r", "b", a, b)  # noqa: E731
+def test_win_rate_counts_ties_and_identical_replies_as_half():
+    duel = lambda a, b, reply="r": Duel("x", [], reply, "b", a, b)  # noqa: E731
     assert win_rate([duel(2, 1), duel(1, 1), duel(0, 1), duel(3, 3)]) == 0.5
+    assert win_rate([duel(1.0000001, 1.0, reply="b")]) == 0.5  # the same text: a tie

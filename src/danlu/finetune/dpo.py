@@ -18,7 +18,7 @@ from danlu.finetune.pairs import encode_pairs, ordered_pair_batches, pair_batche
 from danlu.finetune.preferences import read_preference_data
 from danlu.finetune.records import reason_counts, write_quarantine
 from danlu.finetune.sft import QUARANTINE_FILE, loop_settings, trainable_parameters
-from danlu.finetune.win_rate import duel, read_prompts, win_rate
+from danlu.finetune.win_rate import duel, identical, read_prompts, win_rate
 from danlu.model.saved import is_prompt_folder, load_model, load_reward_model, save_model
 from danlu.progress import progress_bar
 from danlu.tracking.tracker import NullTracker, Tracker
@@ -120,6 +120,7 @@ def train_dpo(cfg: DpoConfig, sft_dir: Path, reward_dir: Path, data_paths: list[
                **{f"val_{k}": last[f"val_{k}"] for k in (
                    "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")},
                "win_rate": win_rate(duels), "win_rate_prompts": float(len(duels)),
+               "win_rate_identical_replies": float(identical(duels)),
                "train_seconds": history.seconds, "train_pairs": float(len(train_ex)),
                "quarantined": float(len(quarantined)), "truncated": float(encoded.truncated)}
     metrics.update({f"quarantined.{k}": float(n) for k, n in reason_counts(quarantined).items()})

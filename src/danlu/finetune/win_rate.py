@@ -73,7 +73,17 @@ def duel(challenger, baseline, reward_model, tokenizer, prompts, max_new_tokens:
 
 
 def win_rate(duels: list[Duel]) -> float:
-    """Share of prompts where the challenger's reply scores higher; ties count half."""
-    points = sum(1.0 if d.reply_score > d.baseline_score else
-                 0.5 if d.reply_score == d.baseline_score else 0.0 for d in duels)
-    return points / max(len(duels), 1)
+    """Share of prompts where the challenger's reply scores higher; ties count half, and the
+    same reply is a tie whatever the scores (they differ in the last bits with the padding of
+    the batch each was scored in)."""
+    def points(d: Duel) -> float:
+        if d.reply == d.baseline or d.reply_score == d.baseline_score:
+            return 0.5
+        return 1.0 if d.reply_score > d.baseline_score else 0.0
+
+    return sum(points(d) for d in duels) / max(len(duels), 1)
+
+
+def identical(duels: list[Duel]) -> int:
+    """Prompts where both models gave the same reply."""
+    return sum(d.reply == d.baseline for d in duels)

@@ -13,7 +13,7 @@ from flows.summary import summary_markdown
 
 
 @flow(name="danlu-pipeline", description="WARC -> curated text -> tokenizer -> pretrain -> "
-      "SFT -> evaluation, tracked in MLflow")
+      "SFT -> reward model -> DPO -> evaluation, tracked in MLflow")
 def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: bool = False,
                    stages: list[str] | None = None) -> dict:
     from danlu.tracking.lineage import lineage_tags

@@ -22,7 +22,9 @@ TINY = {
     ("model", "context_length"): 128,
     ("train", "max_steps"): 20, ("train", "batch_size"): 8, ("train", "eval_every"): 10,
     ("train", "eval_batches"): 2,
-    ("sft", "max_steps"): 10, ("sft", "batch_size"): 8, ("sft", "max_length"): 128,
+    ("finetune", "max_steps"): 10, ("finetune", "batch_size"): 8, ("finetune", "max_length"): 128,
+    ("reward", "max_steps"): 4, ("reward", "batch_size"): 8,
+    ("dpo", "max_steps"): 2, ("dpo", "batch_size"): 4, ("dpo", "max_new_tokens"): 4,
     ("evaluate", "max_new_tokens"): 8, ("evaluate", "num_samples"): 2,
 }
 
@@ -89,6 +91,16 @@ def test_exp_run_with_a_changed_param_reruns_from_the_stage_that_reads_it(projec
     for name in ("curate", "tokenizer"):
         assert f"Running stage '{name}'" not in run.stdout
     assert yaml.safe_load((project / "params.yaml").read_text())["train"]["max_steps"] == 12
+
+
+def test_exp_run_with_another_finetune_method_reruns_fine_tuning_only(project: Path):
+    run = sh(project, "dvc", "exp", "run", "-S", "finetune.method=lora")
+    for name in ("sft", "reward", "dpo", "evaluate"):
+        assert f"Running stage '{name}'" in run.stdout
+    for name in ("curate", "tokenizer", "pretrain"):
+        assert f"Running stage '{name}'" not in run.stdout
+    assert yaml.safe_load((project / "params.yaml").read_text())["finetune"]["method"] == "lora"
+    assert (project / "outputs" / "sft" / "adapter" / "adapter_config.json").is_file()
 
 
 def test_after_dvc_ran_stages_danlu_run_reuses_every_stage(project: Path):

@@ -5,19 +5,17 @@ SFT model under the reward model, on held-out prompts."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config.finetune import DpoConfig
 from danlu.finetune import prompt
 from danlu.finetune.data import split_examples
 from danlu.finetune.pairs import encode_pairs, ordered_pair_batches, pair_batches
 from danlu.finetune.preferences import read_preference_data
-from danlu.finetune.records import reason_counts, write_quarantine
-from danlu.finetune.sft import QUARANTINE_FILE, loop_settings, trainable_parameters
+from danlu.finetune.publish import publish, shared_metrics
+from danlu.finetune.sft import loop_settings, trainable_parameters
 from danlu.finetune.win_rate import duel, identical, read_prompts, win_rate
 from danlu.model.saved import is_prompt_folder, load_model, load_reward_model, save_model
 from danlu.progress import progress_bar
@@ -25,7 +23,7 @@ from danlu.tracking.tracker import NullTracker, Tracker
 from danlu.train.device import pick_device, set_threads
 from danlu.train.loop import train
 from danlu.train.losses import dpo_loss, reply_logps
-from danlu.train.publish import write_curve
+from danlu.train.publish import jsonl_text
 
 log = logging.getLogger("danlu.dpo")
 DUELS_FILE = "win_rate.jsonl"
@@ -116,22 +114,14 @@ def train_dpo(cfg: DpoConfig, sft_dir: Path, reward_dir: Path, data_paths: list[
     duels = duel(policy, reference, reward_model, tokenizer, prompts, cfg.max_new_tokens,
                  max_length)
     last = history.evals[-1]
-    metrics = {"train_loss": history.steps[-1]["loss"], "val_loss": last["val_loss"],
+    metrics = {**shared_metrics(history, quarantined, encoded.truncated),
                **{f"val_{k}": last[f"val_{k}"] for k in (
                    "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")},
                "win_rate": win_rate(duels), "win_rate_prompts": float(len(duels)),
                "win_rate_identical_replies": float(identical(duels)),
-               "train_seconds": history.seconds, "train_pairs": float(len(train_ex)),
-               "quarantined": float(len(quarantined)), "truncated": float(encoded.truncated)}
-    metrics.update({f"quarantined.{k}": float(n) for k, n in reason_counts(quarantined).items()})
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        export(policy, tokenizer, tmp)
-        write_curve(tmp / "loss.csv", history.steps, history.evals)
-        write_quarantine(tmp / QUARANTINE_FILE, quarantined)
-        (tmp / DUELS_FILE).write_text("".join(json.dumps(asdict(d), ensure_ascii=False) + "\n"
-                                              for d in duels), encoding="utf-8")
-        atomic_write_json(tmp / "metrics.json", metrics)
+               "train_pairs": float(len(train_ex))}
+    out_dir = publish(out_dir, lambda tmp: export(policy, tokenizer, tmp), history, metrics,
+                      quarantined, {DUELS_FILE: jsonl_text([asdict(d) for d in duels])})
     log.info("dpo: held-out reward accuracy %.3f; win rate against SFT %.3f on %d prompts",
              metrics["val_rewards/accuracies"], metrics["win_rate"], len(duels))
     params = {"train_pairs": len(train_ex), "val_pairs": len(val_ex), "device": device,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from danlu.config.project import Config
 from danlu.finetune.dpo import DUELS_FILE, train_dpo
 from danlu.finetune.lineage import data_paths, model_tags
-from danlu.finetune.sft import QUARANTINE_FILE
+from danlu.finetune.publish import QUARANTINE_FILE
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.registry import register_stage_model
 from danlu.tracking.tracker import Tracker

@@ -182,11 +182,15 @@ def _clip(text: str) -> str:
 
 # --- the quarantine: written beside the outputs, counted for stats ----------------------------
 
+def quarantine_text(rows: list[Quarantined]) -> str:
+    """JSONL of {file, line, reason, raw}: the stage's quarantine file."""
+    return "".join(json.dumps({"file": r.file, "line": r.line, "reason": r.reason, "raw": r.raw},
+                              ensure_ascii=False) + "\n" for r in rows)
+
+
 def write_quarantine(path: Path, rows: list[Quarantined]) -> None:
-    """JSONL of {file, line, reason, raw}, written atomically (an empty file when none)."""
-    lines = (json.dumps({"file": r.file, "line": r.line, "reason": r.reason, "raw": r.raw},
-                        ensure_ascii=False) + "\n" for r in rows)
-    atomic_write_text(Path(path), "".join(lines))
+    """The quarantine file, written atomically (an empty file when none)."""
+    atomic_write_text(Path(path), quarantine_text(rows))
 
 
 def reason_kind(reason: str) -> str:

@@ -9,20 +9,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config.finetune import RewardConfig
 from danlu.finetune.data import split_examples
 from danlu.finetune.pairs import encode_pairs, ordered_pair_batches, pair_batches
 from danlu.finetune.preferences import read_preference_data
-from danlu.finetune.records import reason_counts, write_quarantine
-from danlu.finetune.sft import QUARANTINE_FILE, loop_settings
+from danlu.finetune.publish import publish, shared_metrics
+from danlu.finetune.sft import loop_settings
 from danlu.model.saved import PROMPT_BASE_DIR, is_prompt_folder, load_tokenizer
 from danlu.progress import progress_bar
 from danlu.tracking.tracker import NullTracker, Tracker
 from danlu.train.device import pick_device, set_threads
 from danlu.train.loop import train
 from danlu.train.losses import pairwise_loss
-from danlu.train.publish import write_curve
 
 log = logging.getLogger("danlu.reward")
 
@@ -108,21 +106,17 @@ def train_reward(cfg: RewardConfig, base_model_dir: Path, data_paths: list[Path]
                         tracker=tracker, prefix="reward",
                         progress=lambda step, row: advance(1, loss=row["loss"]))
     last = history.evals[-1]
-    metrics = {"train_loss": history.steps[-1]["loss"], "val_loss": last["val_loss"],
+    metrics = {**shared_metrics(history, quarantined, encoded.truncated),
                "val_accuracy": last["val_accuracy"], "val_margin": last["val_margin"],
                "first_val_accuracy": history.evals[0]["val_accuracy"],
-               "train_seconds": history.seconds, "train_pairs": float(len(train_ex)),
-               "val_pairs": float(len(val_ex)), "quarantined": float(len(quarantined)),
-               "truncated": float(encoded.truncated)}
-    metrics.update({f"quarantined.{k}": float(n) for k, n in reason_counts(quarantined).items()})
+               "train_pairs": float(len(train_ex)), "val_pairs": float(len(val_ex))}
     model.to("cpu")
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+
+    def save(tmp: Path) -> None:
         model.save_pretrained(str(tmp / "model"), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp / "model"))
-        write_curve(tmp / "loss.csv", history.steps, history.evals)
-        write_quarantine(tmp / QUARANTINE_FILE, quarantined)
-        atomic_write_json(tmp / "metrics.json", metrics)
+
+    out_dir = publish(out_dir, save, history, metrics, quarantined)
     log.info("reward: held-out accuracy %.3f, margin %.3f", metrics["val_accuracy"],
              metrics["val_margin"])
     params = {"train_pairs": len(train_ex), "val_pairs": len(val_ex), "device": device}

@@ -10,23 +10,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config.finetune import PROMPT_METHODS, FinetuneConfig
 from danlu.finetune.data import encode_examples, ordered_batches, shuffled_batches, split_examples
 from danlu.finetune.formats import read_sft_data
-from danlu.finetune.records import reason_counts, write_quarantine
+from danlu.finetune.publish import publish, shared_metrics
 from danlu.model.saved import load_model
 from danlu.progress import progress_bar
 from danlu.tracking.tracker import NullTracker, Tracker
 from danlu.train.device import pick_device, set_threads
 from danlu.train.loop import LoopSettings, train
-from danlu.train.publish import write_curve
 
 log = logging.getLogger("danlu.sft")
 
 METHOD_MODULES = {"full": "full", "lora": "lora", "qlora": "qlora",
                   **{m: "prompt" for m in PROMPT_METHODS}}
-QUARANTINE_FILE = "quarantine.jsonl"
 
 
 @dataclass(frozen=True)
@@ -100,20 +97,14 @@ def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_d
                         tracker=tracker, prefix="sft",
                         progress=lambda step, row: advance(1, loss=row["loss"]))
     val_loss = history.evals[-1]["val_loss"]
-    first_val = history.evals[0]["val_loss"] if len(history.evals) > 1 else val_loss
-    metrics = {"train_loss": history.steps[-1]["loss"], "val_loss": val_loss,
-               "val_perplexity": math.exp(min(val_loss, 50.0)), "first_val_loss": first_val,
-               "train_seconds": history.seconds, "tokens_per_s": history.tokens_per_s,
-               "train_examples": float(len(train_ex)), "quarantined": float(len(quarantined)),
-               "truncated": float(encoded.truncated), "trainable_params": float(trainable)}
-    metrics.update({f"quarantined.{kind}": float(n)
-                    for kind, n in reason_counts(quarantined).items()})
+    metrics = {**shared_metrics(history, quarantined, encoded.truncated),
+               "val_perplexity": math.exp(min(val_loss, 50.0)),
+               "first_val_loss": history.evals[0]["val_loss"],
+               "tokens_per_s": history.tokens_per_s, "train_examples": float(len(train_ex)),
+               "trainable_params": float(trainable)}
     model.to("cpu")
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        method.export(model, tokenizer, tmp, base_ref, base_model_dir)
-        write_curve(tmp / "loss.csv", history.steps, history.evals)
-        write_quarantine(tmp / QUARANTINE_FILE, quarantined)
-        atomic_write_json(tmp / "metrics.json", metrics)
+    out_dir = publish(out_dir, lambda tmp: method.export(model, tokenizer, tmp, base_ref,
+                                                         base_model_dir),
+                      history, metrics, quarantined)
     log.info("sft: val_loss %.4f (assistant tokens)", val_loss)
     return SftResult(out_dir, out_dir / "model", metrics, params)

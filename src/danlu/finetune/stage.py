@@ -6,7 +6,8 @@ from __future__ import annotations
 from danlu.config.project import Config
 from danlu.finetune.lineage import data_paths, model_tags, project_ref
 from danlu.finetune.lora import ADAPTER_DIR
-from danlu.finetune.sft import QUARANTINE_FILE, sft
+from danlu.finetune.publish import QUARANTINE_FILE
+from danlu.finetune.sft import sft
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.registry import register_stage_model
 from danlu.tracking.tracker import Tracker

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from danlu.atomic import atomic_dir, atomic_write_json
@@ -23,16 +24,29 @@ def write_curve(path: Path, steps: list[dict], evals: list[dict]) -> None:
                              f"{v:.6f}" if v != "" else "", f"{row['lr']:.6g}"])
 
 
+def publish_run(out_dir: Path, save: Callable[[Path], None], history,
+                metrics: dict[str, float], files: dict[str, str] | None = None) -> Path:
+    """Write a trainer's outputs as one atomic folder: what `save(folder)` writes (its model),
+    the loss curve, metrics.json and any further text files by name."""
+    with atomic_dir(Path(out_dir)) as tmp:
+        save(tmp)
+        write_curve(tmp / "loss.csv", history.steps, history.evals)
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        atomic_write_json(tmp / "metrics.json", metrics)
+    return Path(out_dir)
+
+
 def publish_model(out_dir: Path, model, tokenizer, history, metrics: dict[str, float],
                   samples: list[dict] | None = None) -> Path:
     """Write a stage's trained model, its loss curve, metrics and the sample generations made
     during training as one atomic folder."""
     model.to("cpu")
-    with atomic_dir(Path(out_dir)) as tmp:
-        save_model(model, tokenizer, tmp / "model")
-        write_curve(tmp / "loss.csv", history.steps, history.evals)
-        atomic_write_json(tmp / "metrics.json", metrics)
-        if samples is not None:  # pretraining: always there (an output in dvc.yaml), maybe empty
-            lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
-            (tmp / "samples.jsonl").write_text(lines, encoding="utf-8")
-    return Path(out_dir)
+    # pretraining: samples.jsonl is always there (an output in dvc.yaml), maybe empty
+    files = None if samples is None else {"samples.jsonl": jsonl_text(samples)}
+    return publish_run(out_dir, lambda tmp: save_model(model, tokenizer, tmp / "model"),
+                       history, metrics, files)
+
+
+def jsonl_text(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

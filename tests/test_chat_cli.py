@@ -105,7 +105,7 @@ def test_the_default_model_is_the_registry_candidate(registered_project: Path,
     result = chat("--params", params, "--prompt", "hi", *GREEDY)
     assert result.exit_code == 0, result.output
     assert result.stdout == greedy_hi + "\n"
-    cached = registered_project / "outputs" / "registry" / "danlu-chat" / "1"
+    [cached] = (registered_project / "outputs" / "registry").glob("*/danlu-chat/1")
     assert (cached / "config.json").is_file() and (cached / "tokenizer.json").is_file()
     again = chat("models:/danlu-chat/1", "--params", params, "--prompt", "hi", *GREEDY)
     assert again.exit_code == 0, again.output
@@ -125,3 +125,36 @@ def test_a_missing_alias_names_the_aliases_that_exist(registered_project: Path):
     missing = chat("models:/danlu-chat/9", "--params", params, "--prompt", "hi")
     assert missing.exit_code == 2
     assert "model 'danlu-chat' has no version 9 (its versions: 1)" in missing.stderr
+
+
+def test_a_registered_prompt_learning_model_chats_as_its_folder_does(
+        registered_project: Path, lively_model_dir: Path, tmp_path: Path):
+    """A prompt-tuning version is logged as its folder's files (adapter + base/); the registry
+    URI gives the same greedy reply as the folder."""
+    import torch
+    from peft import PrefixTuningConfig, get_peft_model
+
+    from danlu.config import load_config
+    from danlu.finetune.prompt import export
+    from danlu.model.saved import load_model
+    from danlu.tracking.mlflow_runs import tracked_run
+    from danlu.tracking.registry import register_model
+
+    model, tok = load_model(lively_model_dir)
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, PrefixTuningConfig(task_type="CAUSAL_LM",
+                                                          num_virtual_tokens=4))
+    with torch.no_grad():
+        for param in peft_model.parameters():
+            if param.requires_grad:
+                param.add_(torch.randn_like(param))
+    export(peft_model, tok, tmp_path, base_ref="outputs/pretrain/model")
+    cfg = load_config(registered_project / "params.yaml")
+    with tracked_run(cfg, "sft") as run:
+        version = register_model(cfg, run, tmp_path / "model", "danlu-prefix", {})
+    params = str(registered_project / "params.yaml")
+    via_folder = chat(str(tmp_path / "model"), "--prompt", "hi", *GREEDY)
+    via_registry = chat(f"models:/danlu-prefix/{version}", "--params", params, "--prompt", "hi",
+                        *GREEDY)
+    assert via_registry.exit_code == 0, via_registry.output
+    assert via_registry.stdout == via_folder.stdout

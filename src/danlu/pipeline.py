@@ -104,9 +104,10 @@ def _listed(cfg: Config, data: str | list[str]) -> list[Path]:
 
 
 def _sft_outs(cfg: Config) -> list[Path]:
-    """LoRA also leaves its adapter folder beside the merged model."""
+    """LoRA and QLoRA also leave their adapter folder beside the merged model."""
     outs = ["sft/model", "sft/metrics.json", "sft/quarantine.jsonl"]
-    return _paths(*outs, *(["sft/adapter"] if cfg.finetune.method == "lora" else []))(cfg)
+    adapter = ["sft/adapter"] if cfg.finetune.method in ("lora", "qlora") else []
+    return _paths(*outs, *adapter)(cfg)
 
 
 STAGES: dict[str, StageSpec] = {

@@ -20,7 +20,7 @@ def run_sft(section, lively_model_dir, conversations_file, out: Path, method: st
                   "eval_every=2", "max_length=48", "prompt.num_virtual_tokens=4",
                   "prompt.lr=0.3", "lora.lr=0.05", *extra)
     return sft(cfg, lively_model_dir, [conversations_file], out, seed=0,
-               base_ref="outputs/pretrain/model")
+               base_ref="outputs/pretrain/model", root=conversations_file.parent)
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "prompt_tuning", "p_tuning", "prefix_tuning"])
@@ -30,6 +30,7 @@ def test_every_method_trains_saves_loads_and_generates_alike_with_and_without_ca
     assert result.metrics["quarantined"] == 1  # the broken line, kept in the quarantine file
     [row] = [json.loads(line) for line in (tmp_path / "sft" / "quarantine.jsonl").open()]
     assert row["line"] == 25 and row["reason"].startswith("not valid JSON")
+    assert row["file"] == "conversations.jsonl"  # named in the project, not by machine path
     trained = result.metrics["trainable_params"]
     base, _ = load_model(lively_model_dir)
     n_base = sum(p.numel() for p in base.parameters())

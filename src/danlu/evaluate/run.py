@@ -19,6 +19,7 @@ from danlu.evaluate.inputs import read_heldout, read_prompts
 from danlu.evaluate.lm import language_model_metrics, unigram_metrics
 from danlu.evaluate.report import render_report
 from danlu.model.saved import load_model
+from danlu.model.stream import context_length as room_for_tokens
 from danlu.tracking.tracker import Tracker
 
 log = logging.getLogger("danlu.evaluate")
@@ -120,8 +121,10 @@ def evaluate(
         "base": language_model_metrics(
             base_model, base_tokenizer, texts, context_length=context_length, batch_size=batch_size
         ),
+        # a prompt-learning chat model's virtual tokens take places in its context
         "chat": language_model_metrics(
-            chat_model, chat_tokenizer, texts, context_length=context_length, batch_size=batch_size
+            chat_model, chat_tokenizer, texts, batch_size=batch_size,
+            context_length=min(context_length, room_for_tokens(chat_model)),
         ),
     }
     log.info("generating replies to %d prompts", len(prompts))

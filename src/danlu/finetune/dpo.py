@@ -40,9 +40,10 @@ class DpoObjective:
         import torch
 
         x, y, n = batch["x"], batch["y"], batch["pairs"]
-        logps = reply_logps(model(input_ids=x).logits[:, -x.size(1):], y)
+        logps = reply_logps(model(input_ids=x, use_cache=False).logits[:, -x.size(1):], y)
         with torch.no_grad():
-            ref = reply_logps(self.reference(input_ids=x).logits[:, -x.size(1):], y)
+            ref = self.reference(input_ids=x, use_cache=False).logits[:, -x.size(1):]
+            ref = reply_logps(ref, y)
         loss, chosen, rejected = dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], self.beta)
         return loss, {"rewards/chosen": chosen.mean(), "rewards/rejected": rejected.mean(),
                       "rewards/accuracies": (chosen > rejected).float().mean(),
@@ -76,7 +77,7 @@ def export(model, tokenizer, folder: Path) -> None:
 
 def train_dpo(cfg: DpoConfig, sft_dir: Path, reward_dir: Path, data_paths: list[Path],
               prompts_path: Path, out_dir: Path, *, seed: int, threads: int = 0,
-              tracker: Tracker | None = None) -> DpoResult:
+              tracker: Tracker | None = None, root: Path | None = None) -> DpoResult:
     """DPO of the model in `sft_dir` on the pairs in `data_paths`; out_dir/model, loss.csv,
     metrics.json, the quarantine and win_rate.jsonl (each held-out prompt's two replies and
     their scores under the reward model in `reward_dir`)."""
@@ -92,7 +93,7 @@ def train_dpo(cfg: DpoConfig, sft_dir: Path, reward_dir: Path, data_paths: list[
     if not is_prompt_folder(sft_dir):  # a prompt-learning policy trains its virtual tokens
         policy.requires_grad_(True)
     max_length = min(cfg.max_length, _context(policy))
-    data = read_preference_data(data_paths)
+    data = read_preference_data(data_paths, root)
     encoded = encode_pairs(tokenizer, data.pairs, max_length)
     quarantined = data.quarantined + encoded.quarantined
     train_ex, val_ex = split_examples(encoded.examples, cfg.val_fraction, seed)
@@ -111,8 +112,7 @@ def train_dpo(cfg: DpoConfig, sft_dir: Path, reward_dir: Path, data_paths: list[
     policy.to("cpu").eval()
     reference.to("cpu")
     reward_model, _ = load_reward_model(reward_dir)
-    duels = duel(policy, reference, reward_model, tokenizer, prompts, cfg.max_new_tokens,
-                 max_length)
+    duels = duel(policy, reference, reward_model, tokenizer, prompts, cfg.max_new_tokens)
     last = history.evals[-1]
     metrics = {**shared_metrics(history, quarantined, encoded.truncated),
                **{f"val_{k}": last[f"val_{k}"] for k in (

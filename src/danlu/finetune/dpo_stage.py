@@ -18,12 +18,12 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     result = train_dpo(cfg.dpo, sft_dir, cfg.out_dir("reward") / "model",
                        data_paths(cfg, cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts),
                        cfg.out_dir("dpo"), seed=cfg.seed, threads=cfg.train.threads,
-                       tracker=tracker)
+                       tracker=tracker, root=cfg.root)
     for name in ("loss.csv", "metrics.json", QUARANTINE_FILE, DUELS_FILE):
         tracker.log_artifact(result.out_dir / name)
     tags = lambda: {  # noqa: E731 - asked only when registering
         **model_tags(cfg, "dpo", cfg.dpo.data, base=cfg.registry.chat_model, base_dir=sft_dir),
-        "method": f"dpo+{cfg.finetune.method}",
+        "method": "dpo", "sft_method": cfg.finetune.method,
         "dpo_win_rate": f"{result.metrics['win_rate']:.4f}"}
     registered = register_stage_model(cfg, tracker, result.model_dir, cfg.registry.chat_model,
                                       tags)

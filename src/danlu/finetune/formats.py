@@ -39,11 +39,12 @@ class SftData:
     formats: dict[str, int]  # records kept per detected format
 
 
-def read_sft_data(paths: Path | str | Iterable[Path | str]) -> SftData:
+def read_sft_data(paths: Path | str | Iterable[Path | str], root: Path | None = None
+                  ) -> SftData:
     """Every record of the inputs, kept as a Conversation or quarantined with a reason."""
     paths = as_path_list(paths)  # read twice: for the records, and to name them in an error
     conversations, quarantined, formats = [], [], Counter()
-    for item in iter_records(paths):
+    for item in iter_records(paths, root):
         if isinstance(item, Quarantined):
             quarantined.append(item)
             continue

@@ -37,11 +37,12 @@ class PreferenceData:
     formats: dict[str, int]  # records kept per detected format
 
 
-def read_preference_data(paths: Path | str | Iterable[Path | str]) -> PreferenceData:
+def read_preference_data(paths: Path | str | Iterable[Path | str], root: Path | None = None
+                         ) -> PreferenceData:
     """Every record of the inputs, kept as a PreferencePair or quarantined with a reason."""
     paths = as_path_list(paths)
     pairs, quarantined, formats = [], [], Counter()
-    for item in iter_records(paths):
+    for item in iter_records(paths, root):
         if isinstance(item, Quarantined):
             quarantined.append(item)
             continue

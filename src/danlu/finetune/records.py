@@ -62,16 +62,26 @@ def json_type(value: object) -> str:
 
 # --- inputs: files, arrays, saved datasets and folders, one record at a time -----------------
 
-def iter_records(paths: Path | str | Iterable[Path | str]) -> Iterator[Record | Quarantined]:
-    """Each record of the inputs in order, or its quarantine when it is not a JSON object."""
+def iter_records(paths: Path | str | Iterable[Path | str], root: Path | None = None
+                 ) -> Iterator[Record | Quarantined]:
+    """Each record of the inputs in order, or its quarantine when it is not a JSON object;
+    files are named relative to `root` when they are inside it (no machine path in outputs)."""
     for path in input_files(paths):
+        file = display_name(path, root)
         if is_saved_dataset(path):
-            yield from _dataset_records(path)
+            yield from _dataset_records(path, file)
         elif path.suffix == ".json":
-            yield from _json_records(path)
+            yield from _json_records(path, file)
         else:
             with path.open("rb") as fh:  # bytes: one bad UTF-8 line must not end the file
-                yield from _jsonl_records(str(path), fh)
+                yield from _jsonl_records(file, fh)
+
+
+def display_name(path: Path, root: Path | None) -> str:
+    path = Path(path)
+    if root is not None and path.is_absolute() and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return str(path)
 
 
 def as_path_list(paths: Path | str | Iterable[Path | str]) -> list[Path]:
@@ -118,8 +128,7 @@ def _jsonl_records(file: str, lines: Iterable[str | bytes]) -> Iterator[Record |
             yield _from_text(file, number, line.strip())
 
 
-def _json_records(path: Path) -> Iterator[Record | Quarantined]:
-    file = str(path)
+def _json_records(path: Path, file: str) -> Iterator[Record | Quarantined]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -141,10 +150,9 @@ def _json_records(path: Path) -> Iterator[Record | Quarantined]:
         yield _from_value(file, 1, value, _clip(text))
 
 
-def _dataset_records(path: Path) -> Iterator[Record | Quarantined]:
+def _dataset_records(path: Path, file: str) -> Iterator[Record | Quarantined]:
     import datasets
 
-    file = str(path)
     try:
         loaded = datasets.load_from_disk(file)
     except Exception as exc:  # noqa: BLE001 - datasets raises many types for a damaged folder

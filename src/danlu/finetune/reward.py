@@ -80,7 +80,8 @@ def load_for_scoring(model_dir: Path):
 
 
 def train_reward(cfg: RewardConfig, base_model_dir: Path, data_paths: list[Path], out_dir: Path,
-                 *, seed: int, threads: int = 0, tracker: Tracker | None = None) -> RewardResult:
+                 *, seed: int, threads: int = 0, tracker: Tracker | None = None,
+                 root: Path | None = None) -> RewardResult:
     import torch
 
     tracker = tracker or NullTracker()
@@ -90,7 +91,7 @@ def train_reward(cfg: RewardConfig, base_model_dir: Path, data_paths: list[Path]
     body = reward_body(base_model_dir)
     model, tokenizer = load_for_scoring(body)
     max_length = min(cfg.max_length, model.config.max_position_embeddings)
-    data = read_preference_data(data_paths)
+    data = read_preference_data(data_paths, root)
     encoded = encode_pairs(tokenizer, data.pairs, max_length)
     quarantined = data.quarantined + encoded.quarantined
     train_ex, val_ex = split_examples(encoded.examples, cfg.val_fraction, seed)

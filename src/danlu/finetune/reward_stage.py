@@ -17,7 +17,7 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     base_dir = cfg.out_dir(base_stage) / "model"
     result = train_reward(cfg.reward, base_dir, data_paths(cfg, cfg.reward.data),
                           cfg.out_dir("reward"), seed=cfg.seed, threads=cfg.train.threads,
-                          tracker=tracker)
+                          tracker=tracker, root=cfg.root)
     for name in ("loss.csv", "metrics.json", QUARANTINE_FILE):
         tracker.log_artifact(result.out_dir / name)
     base_name = cfg.registry.chat_model if base_stage == "sft" else cfg.registry.base_model

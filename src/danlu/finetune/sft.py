@@ -3,7 +3,6 @@ only, by the configured method: full, lora (lora.py) or prompt learning (prompt.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from danlu.config.finetune import PROMPT_METHODS, FinetuneConfig
+from danlu.finetune import full, lora, prompt, qlora
 from danlu.finetune.data import encode_examples, ordered_batches, shuffled_batches, split_examples
 from danlu.finetune.formats import read_sft_data
 from danlu.finetune.publish import publish, shared_metrics
@@ -22,8 +22,9 @@ from danlu.train.loop import LoopSettings, train
 
 log = logging.getLogger("danlu.sft")
 
-METHOD_MODULES = {"full": "full", "lora": "lora", "qlora": "qlora",
-                  **{m: "prompt" for m in PROMPT_METHODS}}
+# imported by name (not importlib), so that the stage's code deps see every method's file
+METHOD_MODULES = {"full": full, "lora": lora, "qlora": qlora,
+                  **{m: prompt for m in PROMPT_METHODS}}
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def method_module(method: str):
     model to train, export(model, tokenizer, folder, base_ref, base_dir) -> folder/model (+
     adapter), and optionally load(base_dir) -> (model, tokenizer) when it loads the base its
     own way (qlora: in 4 bits)."""
-    return importlib.import_module(f"danlu.finetune.{METHOD_MODULES[method]}")
+    return METHOD_MODULES[method]
 
 
 def loop_settings(cfg, lr: float | None = None) -> LoopSettings:
@@ -57,10 +58,12 @@ def trainable_parameters(model) -> tuple[int, int]:
 
 
 def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_dir: Path, *,
-        seed: int, base_ref: str, threads: int = 0, tracker: Tracker | None = None) -> SftResult:
+        seed: int, base_ref: str, threads: int = 0, tracker: Tracker | None = None,
+        root: Path | None = None) -> SftResult:
     """Fine-tune the model in `base_model_dir` on the conversations in `data_paths`; write
     out_dir/model (and out_dir/adapter for lora), loss.csv, metrics.json and the quarantine.
-    `base_ref`: how the project names the base folder, recorded in peft's adapter config."""
+    `base_ref`: how the project names the base folder, recorded in peft's adapter config;
+    `root`: the project, inputs inside it are named relative to it in the quarantine."""
     import torch
 
     tracker = tracker or NullTracker()
@@ -74,7 +77,7 @@ def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_d
         max_length = min(max_length, model.config.max_position_embeddings
                          - cfg.prompt.num_virtual_tokens)
 
-    data = read_sft_data(data_paths)
+    data = read_sft_data(data_paths, root)
     encoded = encode_examples(tokenizer, data.conversations, max_length)
     quarantined = data.quarantined + encoded.quarantined
     train_ex, val_ex = split_examples(encoded.examples, cfg.val_fraction, seed)
@@ -102,7 +105,8 @@ def sft(cfg: FinetuneConfig, base_model_dir: Path, data_paths: list[Path], out_d
                "first_val_loss": history.evals[0]["val_loss"],
                "tokens_per_s": history.tokens_per_s, "train_examples": float(len(train_ex)),
                "trainable_params": float(trainable)}
-    model.to("cpu")
+    if cfg.method != "qlora":  # 4-bit weights stay where they are; export reloads the base
+        model.to("cpu")
     out_dir = publish(out_dir, lambda tmp: method.export(model, tokenizer, tmp, base_ref,
                                                          base_model_dir),
                       history, metrics, quarantined)

@@ -17,7 +17,7 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     base_dir = cfg.out_dir("pretrain") / "model"
     result = sft(cfg.finetune, base_dir, data_paths(cfg, cfg.finetune.data), cfg.out_dir("sft"),
                  seed=cfg.seed, base_ref=project_ref(cfg, base_dir), threads=cfg.train.threads,
-                 tracker=tracker)
+                 tracker=tracker, root=cfg.root)
     for name in ("loss.csv", "metrics.json", QUARANTINE_FILE):
         tracker.log_artifact(result.out_dir / name)
     adapter = result.out_dir / ADAPTER_DIR

@@ -44,12 +44,15 @@ def replies(model, tokenizer, prompts: list[tuple[str, list[dict]]], max_new_tok
 
 
 def reward_scores(reward_model, tokenizer, prompts: list[list[dict]], texts: list[str],
-                  max_length: int, batch_size: int = 16) -> list[float]:
-    """The reward model's score of each prompt + reply (cut to max_length tokens)."""
+                  batch_size: int = 16) -> list[float]:
+    """The reward model's score of each prompt + reply; a sequence longer than the reward
+    model's context keeps its end (the reply), never its beginning alone."""
     import torch
 
-    rows = [reply_tokens(tokenizer, p, t)[0][:max_length] for p, t in zip(prompts, texts)]
+    limit = reward_model.config.max_position_embeddings
+    rows = [reply_tokens(tokenizer, p, t)[0][-limit:] for p, t in zip(prompts, texts)]
     pad = tokenizer.pad_token_id
+    device = next(reward_model.parameters()).device
     scores: list[float] = []
     with torch.no_grad():
         for i in range(0, len(rows), batch_size):
@@ -57,17 +60,18 @@ def reward_scores(reward_model, tokenizer, prompts: list[list[dict]], texts: lis
             ids = torch.full((len(chunk), max(map(len, chunk))), pad, dtype=torch.long)
             for j, r in enumerate(chunk):
                 ids[j, :len(r)] = torch.tensor(r)
-            scores += reward_model(input_ids=ids).logits.squeeze(-1).float().tolist()
+            out = reward_model(input_ids=ids.to(device), use_cache=False)
+            scores += out.logits.squeeze(-1).float().tolist()
     return scores
 
 
-def duel(challenger, baseline, reward_model, tokenizer, prompts, max_new_tokens: int,
-         max_length: int) -> list[Duel]:
+def duel(challenger, baseline, reward_model, tokenizer, prompts, max_new_tokens: int
+         ) -> list[Duel]:
     ours = replies(challenger, tokenizer, prompts, max_new_tokens)
     theirs = replies(baseline, tokenizer, prompts, max_new_tokens)
     messages = [m for _, m in prompts]
-    a = reward_scores(reward_model, tokenizer, messages, ours, max_length)
-    b = reward_scores(reward_model, tokenizer, messages, theirs, max_length)
+    a = reward_scores(reward_model, tokenizer, messages, ours)
+    b = reward_scores(reward_model, tokenizer, messages, theirs)
     return [Duel(pid, m, o, t, sa, sb)
             for (pid, m), o, t, sa, sb in zip(prompts, ours, theirs, a, b)]
 

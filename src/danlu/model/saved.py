@@ -55,11 +55,17 @@ def load_model(model_dir: Path, *, dtype: str = "float32", trainable: bool = Fal
     trainable when `trainable`)."""
     model_dir = Path(model_dir)
     if is_prompt_folder(model_dir):
-        from peft import PeftModel
+        from peft import PeftConfig, PeftModel
 
         base, tokenizer = load_model(model_dir / PROMPT_BASE_DIR, dtype=dtype)
         try:
-            model = PeftModel.from_pretrained(base, str(model_dir), is_trainable=trainable)
+            config = PeftConfig.from_pretrained(str(model_dir))
+            if str(getattr(config, "prompt_tuning_init", "")).endswith("TEXT"):
+                # trainable, peft would initialise from the text again, loading a tokenizer
+                # by the name in the config; the saved embeddings replace it anyway
+                config.prompt_tuning_init = "RANDOM"
+            model = PeftModel.from_pretrained(base, str(model_dir), config=config,
+                                              is_trainable=trainable)
         except (OSError, ValueError) as exc:
             raise DataError(f"{model_dir}: cannot load the prompt adapter ({exc})") from exc
         model.eval()

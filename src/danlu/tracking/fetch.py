@@ -4,16 +4,20 @@ assembled into a folder that danlu.model.saved.load_model reads.
 
 MLflow's transformers flavor logs the weights and config under `model/` and the tokenizer under
 `components/tokenizer/`; the cached folder holds both side by side, as save_model writes them.
-A version's artifacts never change, so the cache is keyed by version, never by alias."""
+A prompt-learning version (peft's adapter files with the base in `base/`) is copied whole.
+A version's artifacts never change, so the cache is keyed by registry and version, never by
+alias."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from pathlib import Path
 
 from danlu.atomic import atomic_dir
 from danlu.errors import DataError
+from danlu.model.saved import ADAPTER_CONFIG, PROMPT_BASE_DIR, is_prompt_folder
 
 REGISTRY_PREFIX = "models:/"
 FORMS = "models:/NAME@ALIAS or models:/NAME/VERSION"
@@ -25,8 +29,9 @@ def resolve_model_source(source: str, tracking_uri: str, cache_dir: Path) -> Pat
     if not source.startswith(REGISTRY_PREFIX):
         return model_folder(source)
     name, version = registered_version(source, tracking_uri)
-    folder = Path(cache_dir) / name / version
-    if not (folder / "config.json").is_file():
+    registry = hashlib.sha256(tracking_uri.encode()).hexdigest()[:12]  # version 1 of another db
+    folder = Path(cache_dir) / registry / name / version
+    if not ((folder / "config.json").is_file() or is_prompt_folder(folder)):
         download_version(name, version, tracking_uri, folder)
     return folder
 
@@ -105,7 +110,12 @@ def download_version(name: str, version: str, tracking_uri: str, folder: Path) -
 
 def assemble_model_folder(root: Path, out: Path, source: str) -> None:
     """The tokenizer files and the contents of the folder under `root` that holds config.json,
-    side by side in `out` (the flavor logs them apart)."""
+    side by side in `out` (the flavor logs them apart); a prompt-learning folder as it is."""
+    adapter = _holding(root, ADAPTER_CONFIG)
+    if adapter is not None and (adapter / PROMPT_BASE_DIR).is_dir():
+        for path in sorted(adapter.iterdir()):
+            shutil.move(str(path), str(out / path.name))
+        return
     model_dir = _holding(root, "config.json")
     tokenizer_dir = _holding(root, "tokenizer.json")
     if model_dir is None or tokenizer_dir is None:

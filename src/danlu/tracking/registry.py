@@ -43,7 +43,8 @@ def version_with_weights(cfg: Config, name: str, model_dir: Path) -> str | None:
     query = f"name = '{name}' and tags.{WEIGHTS_TAG} = '{weights_digest(model_dir)}'"
     try:
         found = client(cfg).search_model_versions(query)
-    except MlflowException:
+    except MlflowException as exc:
+        log.warning("%s: could not look up the version with these weights (%s)", name, exc)
         return None
     return str(max(int(v.version) for v in found)) if found else None
 
@@ -86,9 +87,13 @@ def register_model(cfg: Config, tracker: MlflowTracker, model_dir: Path, name: s
     if is_prompt_folder(model_dir):
         tracker.log_artifact(model_dir, "model")
         run = c.get_run(tracker.run_id)
+        from mlflow.exceptions import MlflowException
+
         try:
             c.get_registered_model(name)
-        except Exception:  # noqa: BLE001 - MLflow raises its own type for "not found"
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
             c.create_registered_model(name)
         version = c.create_model_version(name, source=f"{run.info.artifact_uri}/model",
                                          run_id=tracker.run_id, tags=tags).version
@@ -113,7 +118,7 @@ def _log_transformers_model(cfg: Config, tracker: MlflowTracker, model_dir: Path
         from danlu.model.saved import load_reward_model
 
         model, tokenizer = load_reward_model(model_dir)
-        model_config = {}
+        model_config = {"function_to_apply": "none"}  # the raw score, not a sigmoid of it
     with mlflow.start_run(run_id=tracker.run_id, nested=True):
         info = mlflow.transformers.log_model(
             transformers_model={"model": model, "tokenizer": tokenizer}, name="model",

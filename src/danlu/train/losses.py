@@ -23,7 +23,8 @@ def token_loss(model, x, y, position_ids=None):
     import torch.nn.functional as F
 
     extra = {} if position_ids is None else {"position_ids": position_ids}
-    logits = model(input_ids=x, **extra).logits[:, -x.size(1):]
+    # use_cache=False: with a cache object transformers would not build the packed mask
+    logits = model(input_ids=x, use_cache=False, **extra).logits[:, -x.size(1):]
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
                            ignore_index=IGNORE_INDEX)
 

@@ -38,11 +38,27 @@ def _dvc_quiet() -> Iterator[None]:
     level, propagate = logger.level, logger.propagate
     logger.setLevel(logging.WARNING)
     logger.propagate = False
+    # an empty quarantine file is good news, not a warning (dvc.output logs it; a filter on
+    # the handlers sees the records of child loggers, one on the logger would not)
+    empty = _DropMessages(" is empty.")
+    for handler in logger.handlers:
+        handler.addFilter(empty)
     try:
         yield
     finally:
+        for handler in logger.handlers:
+            handler.removeFilter(empty)
         logger.setLevel(level)
         logger.propagate = propagate
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, ending: str):
+        super().__init__()
+        self.ending = ending
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith(self.ending)
 
 
 def dvc_project(root: Path) -> bool:

@@ -64,16 +64,20 @@ def load_for_scoring(model_dir: Path):
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = load_tokenizer(model_dir)
-    # transformers reports the new head as a missing weight, in a table: it is meant to be new
-    report = logging.getLogger("transformers.modeling_utils")
-    level = report.level
-    report.setLevel(logging.ERROR)
+    # transformers reports the new head as a missing weight, in a table, and as a layer its
+    # tensor-parallel plan does not shard: it is meant to be new
+    loggers = [logging.getLogger(f"transformers.{name}")
+               for name in ("modeling_utils", "distributed.tensor_parallel")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), num_labels=1, dtype=torch.float32, trust_remote_code=False,
             use_safetensors=True)
     finally:
-        report.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
     log.info("reward: a new score head on %s", model_dir)
     model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last real token
     return model, tokenizer

@@ -12,7 +12,8 @@ from pathlib import Path
 from danlu.config.finetune import DpoConfig
 from danlu.finetune import prompt
 from danlu.finetune.data import split_examples
-from danlu.finetune.pairs import encode_pairs, ordered_pair_batches, pair_batches
+from danlu.finetune.pairs import (PairBatches, encode_pairs, ordered_pair_batches,
+                                 pair_batches)
 from danlu.finetune.preferences import read_preference_data
 from danlu.finetune.publish import publish, shared_metrics
 from danlu.finetune.sft import loop_settings, trainable_parameters
@@ -29,7 +30,7 @@ log = logging.getLogger("danlu.dpo")
 DUELS_FILE = "win_rate.jsonl"
 
 
-class DpoObjective:
+class DpoObjective(PairBatches):
     """DPO's sigmoid loss of the policy against a frozen reference, over pair batches."""
 
     def __init__(self, reference, beta: float, device: str):
@@ -50,12 +51,6 @@ class DpoObjective:
                       "rewards/margins": (chosen - rejected).mean(),
                       "logps/chosen": logps[:n].detach().mean(),
                       "logps/rejected": logps[n:].detach().mean()}
-
-    def tokens(self, batch) -> int:
-        return batch["tokens"]
-
-    def weight(self, batch) -> int:
-        return batch["pairs"]
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,11 @@ turn anyway, and trimming it would edit the data without a trace."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from danlu.finetune.records import (Quarantined, Rejected, as_path_list, iter_records,
-                                    json_type, require_usable)
+from danlu.finetune.records import Quarantined, Record, Rejected, json_type, read_kept
 from danlu.tokens.chat import ROLES
 
 CHAT_ROLES = {role: role for role in ROLES}
@@ -42,21 +40,12 @@ class SftData:
 def read_sft_data(paths: Path | str | Iterable[Path | str], root: Path | None = None
                   ) -> SftData:
     """Every record of the inputs, kept as a Conversation or quarantined with a reason."""
-    paths = as_path_list(paths)  # read twice: for the records, and to name them in an error
-    conversations, quarantined, formats = [], [], Counter()
-    for item in iter_records(paths, root):
-        if isinstance(item, Quarantined):
-            quarantined.append(item)
-            continue
-        try:
-            kind, messages = sft_messages(item.data)
-        except Rejected as exc:
-            quarantined.append(item.quarantine(str(exc)))
-            continue
-        conversations.append(Conversation(item.id, messages, item.file, item.line, item.raw))
-        formats[kind] += 1
-    require_usable("conversations", paths, len(conversations), quarantined)
-    return SftData(conversations, quarantined, dict(formats))
+    def parse(item: Record) -> tuple[str, Conversation]:
+        kind, messages = sft_messages(item.data)
+        return kind, Conversation(item.id, messages, item.file, item.line, item.raw)
+
+    conversations, quarantined, formats = read_kept(paths, root, "conversations", parse)
+    return SftData(conversations, quarantined, formats)
 
 
 def sft_messages(data: dict) -> tuple[str, list[dict]]:

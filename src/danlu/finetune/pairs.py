@@ -67,6 +67,17 @@ def collate_pairs(batch: list[PairExample], pad_id: int) -> dict:
             "tokens": sum(len(ids) for ids, _ in rows)}
 
 
+class PairBatches:
+    """What objectives over pair batches share: a batch trains on its real tokens and weighs
+    in a validation average by its pairs."""
+
+    def tokens(self, batch: dict) -> int:
+        return batch["tokens"]
+
+    def weight(self, batch: dict) -> int:
+        return batch["pairs"]
+
+
 def pair_batches(examples: list[PairExample], batch_size: int, pad_id: int, seed: int
                  ) -> Iterator[dict]:
     """Endless epochs of seeded shuffled batches of pairs."""

@@ -4,15 +4,13 @@ quarantine are those of formats.py: a bad record is set aside with its reason, n
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from danlu.finetune.formats import (SHAREGPT_ROLES, alpaca_prompt, chat_messages,
                                     sharegpt_messages, text_field)
-from danlu.finetune.records import (Quarantined, Rejected, as_path_list, iter_records,
-                                    json_type, require_usable)
+from danlu.finetune.records import Quarantined, Record, Rejected, json_type, read_kept
 
 SIDES = ("chosen", "rejected")
 UNKNOWN_PAIR = ("unknown format: expected prompt/chosen/rejected, chosen/rejected conversations, "
@@ -40,22 +38,13 @@ class PreferenceData:
 def read_preference_data(paths: Path | str | Iterable[Path | str], root: Path | None = None
                          ) -> PreferenceData:
     """Every record of the inputs, kept as a PreferencePair or quarantined with a reason."""
-    paths = as_path_list(paths)
-    pairs, quarantined, formats = [], [], Counter()
-    for item in iter_records(paths, root):
-        if isinstance(item, Quarantined):
-            quarantined.append(item)
-            continue
-        try:
-            kind, prompt, chosen, rejected = preference_pair(item.data)
-        except Rejected as exc:
-            quarantined.append(item.quarantine(str(exc)))
-            continue
-        pairs.append(PreferencePair(item.id, prompt, chosen, rejected, item.file, item.line,
-                                    item.raw))
-        formats[kind] += 1
-    require_usable("preference pairs", paths, len(pairs), quarantined)
-    return PreferenceData(pairs, quarantined, dict(formats))
+    def parse(item: Record) -> tuple[str, PreferencePair]:
+        kind, prompt, chosen, rejected = preference_pair(item.data)
+        return kind, PreferencePair(item.id, prompt, chosen, rejected, item.file, item.line,
+                                    item.raw)
+
+    pairs, quarantined, formats = read_kept(paths, root, "preference pairs", parse)
+    return PreferenceData(pairs, quarantined, formats)
 
 
 def preference_pair(data: dict) -> tuple[str, list[dict], str, str]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from danlu.atomic import atomic_write_text
 from danlu.errors import DataError
@@ -17,6 +18,7 @@ from danlu.errors import DataError
 RAW_LIMIT = 2000  # characters of a record kept in the quarantine: enough to see what broke
 DATA_SUFFIXES = (".jsonl", ".json")
 SAVED_DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+T = TypeVar("T")
 JSON_TYPES = {"list": "array", "str": "string", "int": "number", "float": "number",
               "bool": "boolean", "NoneType": "null", "dict": "object"}
 
@@ -209,6 +211,27 @@ def reason_kind(reason: str) -> str:
 def reason_counts(rows: list[Quarantined]) -> dict[str, int]:
     """Quarantined rows per reason kind, most common first."""
     return dict(Counter(reason_kind(r.reason) for r in rows).most_common())
+
+
+def read_kept(paths: Path | str | Iterable[Path | str], root: Path | None, what: str,
+              parse: Callable[[Record], T]) -> tuple[list[T], list[Quarantined], dict[str, int]]:
+    """(kept items, quarantined records, kept per format) of every record of the inputs:
+    `parse(record) -> (format, item)` keeps it, or raises Rejected with the reason."""
+    paths = as_path_list(paths)  # read twice: for the records, and to name them in an error
+    kept, quarantined, formats = [], [], Counter()
+    for item in iter_records(paths, root):
+        if isinstance(item, Quarantined):
+            quarantined.append(item)
+            continue
+        try:
+            kind, value = parse(item)
+        except Rejected as exc:
+            quarantined.append(item.quarantine(str(exc)))
+            continue
+        kept.append(value)
+        formats[kind] += 1
+    require_usable(what, paths, len(kept), quarantined)
+    return kept, quarantined, dict(formats)
 
 
 def require_usable(what: str, paths: Path | str | Iterable[Path | str], kept: int,

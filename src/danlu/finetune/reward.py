@@ -11,11 +11,12 @@ from pathlib import Path
 
 from danlu.config.finetune import RewardConfig
 from danlu.finetune.data import split_examples
-from danlu.finetune.pairs import encode_pairs, ordered_pair_batches, pair_batches
+from danlu.finetune.pairs import (PairBatches, encode_pairs, ordered_pair_batches,
+                                 pair_batches)
 from danlu.finetune.preferences import read_preference_data
 from danlu.finetune.publish import publish, shared_metrics
 from danlu.finetune.sft import loop_settings
-from danlu.model.saved import PROMPT_BASE_DIR, is_prompt_folder, load_tokenizer
+from danlu.model.saved import PROMPT_BASE_DIR, is_prompt_folder, load_weights
 from danlu.progress import progress_bar
 from danlu.tracking.tracker import NullTracker, Tracker
 from danlu.train.device import pick_device, set_threads
@@ -25,7 +26,7 @@ from danlu.train.losses import pairwise_loss
 log = logging.getLogger("danlu.reward")
 
 
-class PairwiseObjective:
+class PairwiseObjective(PairBatches):
     """Bradley-Terry over batches of pairs (chosen rows first); accuracy and margin beside."""
 
     def loss(self, model, batch):
@@ -35,12 +36,6 @@ class PairwiseObjective:
         return pairwise_loss(chosen, rejected), {
             "accuracy": (chosen > rejected).float().mean(),
             "margin": (chosen - rejected).float().mean()}
-
-    def tokens(self, batch) -> int:
-        return batch["tokens"]
-
-    def weight(self, batch) -> int:
-        return batch["pairs"]
 
 
 @dataclass(frozen=True)
@@ -60,10 +55,6 @@ def reward_body(model_dir: Path) -> Path:
 def load_for_scoring(model_dir: Path):
     """A causal LM folder as AutoModelForSequenceClassification with one output (a new
     head), and its tokenizer."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    tokenizer = load_tokenizer(model_dir)
     # transformers reports the new head as a missing weight, in a table, and as a layer its
     # tensor-parallel plan does not shard: it is meant to be new
     loggers = [logging.getLogger(f"transformers.{name}")
@@ -72,13 +63,11 @@ def load_for_scoring(model_dir: Path):
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), num_labels=1, dtype=torch.float32, trust_remote_code=False,
-            use_safetensors=True)
+        model, tokenizer = load_weights(model_dir, "AutoModelForSequenceClassification",
+                                        num_labels=1)
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-    log.info("reward: a new score head on %s", model_dir)
     model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last real token
     return model, tokenizer
 

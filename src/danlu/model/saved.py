@@ -70,38 +70,35 @@ def load_model(model_dir: Path, *, dtype: str = "float32", trainable: bool = Fal
             raise DataError(f"{model_dir}: cannot load the prompt adapter ({exc})") from exc
         model.eval()
         return model, tokenizer
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if not (model_dir / "config.json").is_file():
-        raise DataError(f"{model_dir}: no model here (expected config.json and weights); "
-                        "run the stage that writes it")
-    tokenizer = load_tokenizer(model_dir)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            str(model_dir), dtype=getattr(torch, dtype), trust_remote_code=False,
-            use_safetensors=True)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{model_dir}: cannot load the model ({exc})") from exc
-    model.eval()
-    return model, tokenizer
+    return load_weights(model_dir, "AutoModelForCausalLM", dtype=dtype,
+                        missing="no model here (expected config.json and weights); run the "
+                        "stage that writes it")
 
 
 def load_reward_model(model_dir: Path, *, dtype: str = "float32") -> tuple[Any, Any]:
     """A saved reward model (a causal LM's body with a one-output score head, as
     AutoModelForSequenceClassification loads it) and its tokenizer, in eval mode."""
+    return load_weights(model_dir, "AutoModelForSequenceClassification", dtype=dtype,
+                        missing="no reward model here; run the reward stage")
+
+
+def load_weights(model_dir: Path, auto_class: str, *, dtype: str = "float32",
+                 missing: str = "no model here", **kwargs) -> tuple[Any, Any]:
+    """A folder's model through transformers' `auto_class` (safetensors only, no remote code;
+    `kwargs` go to from_pretrained) and its tokenizer, in eval mode; a folder without
+    config.json, or one transformers refuses, is a DataError naming it."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    import transformers
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise DataError(f"{model_dir}: no reward model here; run the reward stage")
+        raise DataError(f"{model_dir}: {missing}")
     tokenizer = load_tokenizer(model_dir)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = getattr(transformers, auto_class).from_pretrained(
             str(model_dir), dtype=getattr(torch, dtype), trust_remote_code=False,
-            use_safetensors=True)
+            use_safetensors=True, **kwargs)
     except (OSError, ValueError) as exc:
-        raise DataError(f"{model_dir}: cannot load the reward model ({exc})") from exc
+        raise DataError(f"{model_dir}: cannot load the model ({exc})") from exc
     model.eval()
     return model, tokenizer

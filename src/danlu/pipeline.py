@@ -99,10 +99,6 @@ def _none(cfg: Config) -> list[Path]:
     return []
 
 
-def _listed(cfg: Config, data: str | list[str]) -> list[Path]:
-    return [cfg.path(p) for p in ([data] if isinstance(data, str) else data)]
-
-
 def _sft_outs(cfg: Config) -> list[Path]:
     """LoRA and QLoRA also leave their adapter folder beside the merged model."""
     outs = ["sft/model", "sft/metrics.json", "sft/quarantine.jsonl"]
@@ -129,17 +125,17 @@ STAGES: dict[str, StageSpec] = {
                   ("train_loss", "val_loss", "val_bits_per_byte", "tokens_per_s")),
         StageSpec("sft", "finetune", ("seed", "finetune", "train.threads"),
                   lambda cfg: [cfg.out_dir("pretrain") / "model",
-                               *_listed(cfg, cfg.finetune.data)],
+                               *cfg.path_list(cfg.finetune.data)],
                   _sft_outs, _paths("sft/loss.csv"), ("train_loss", "val_loss")),
         StageSpec("reward", "finetune", ("seed", "reward", "train.threads"),
                   lambda cfg: [cfg.out_dir(cfg.reward.base) / "model",
-                               *_listed(cfg, cfg.reward.data)],
+                               *cfg.path_list(cfg.reward.data)],
                   _paths("reward/model", "reward/metrics.json", "reward/quarantine.jsonl"),
                   _paths("reward/loss.csv"), ("val_accuracy",),
                   module="reward_stage"),
         StageSpec("dpo", "finetune", ("seed", "dpo", "train.threads"),
                   lambda cfg: [cfg.out_dir("sft") / "model", cfg.out_dir("reward") / "model",
-                               *_listed(cfg, cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts)],
+                               *cfg.path_list(cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts)],
                   _paths("dpo/model", "dpo/metrics.json", "dpo/quarantine.jsonl",
                          "dpo/win_rate.jsonl"),
                   _paths("dpo/loss.csv"), ("val_rewards/margins", "win_rate"),

@@ -74,6 +74,10 @@ class Config(Section):
         p = Path(value)
         return p if p.is_absolute() else self._root / p
 
+    def path_list(self, value: str | list[str]) -> list[Path]:
+        """A params value that is one path or a list of them, each resolved as path()."""
+        return [self.path(v) for v in ([value] if isinstance(value, str) else value)]
+
     def out_dir(self, stage: str) -> Path:
         """The folder a stage writes: <paths.outputs>/<stage>."""
         return self.path(self.paths.outputs) / stage

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from danlu.config.project import Config
 from danlu.finetune.dpo import DUELS_FILE, train_dpo
-from danlu.finetune.lineage import data_paths, model_tags
+from danlu.finetune.lineage import model_tags
 from danlu.finetune.publish import QUARANTINE_FILE
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.registry import register_stage_model
@@ -16,7 +16,7 @@ from danlu.tracking.tracker import Tracker
 def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     sft_dir = cfg.out_dir("sft") / "model"
     result = train_dpo(cfg.dpo, sft_dir, cfg.out_dir("reward") / "model",
-                       data_paths(cfg, cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts),
+                       cfg.path_list(cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts),
                        cfg.out_dir("dpo"), seed=cfg.seed, threads=cfg.train.threads,
                        tracker=tracker, root=cfg.root)
     for name in ("loss.csv", "metrics.json", QUARANTINE_FILE, DUELS_FILE):

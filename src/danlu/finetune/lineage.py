@@ -10,10 +10,6 @@ from danlu.config.project import Config
 from danlu.finetune.records import input_files
 
 
-def data_paths(cfg: Config, data: str | list[str]) -> list[Path]:
-    return [cfg.path(p) for p in ([data] if isinstance(data, str) else data)]
-
-
 def project_ref(cfg: Config, path: Path) -> str:
     """`path` as the project names it (relative to its root when inside it): recorded in
     adapter configs instead of this machine's absolute path."""
@@ -38,6 +34,6 @@ def model_tags(cfg: Config, stage: str, data: str | list[str], *, base: str,
     model `base` whose weights it started from ("unregistered" when none matches)."""
     from danlu.tracking.registry import version_with_weights
 
-    return {"danlu.stage": stage, "data_sha256": data_hash(data_paths(cfg, data)),
+    return {"danlu.stage": stage, "data_sha256": data_hash(cfg.path_list(data)),
             "base_model": base,
             "base_model_version": version_with_weights(cfg, base, base_dir) or "unregistered"}

@@ -4,7 +4,7 @@ reward model in outputs/reward (registered as danlu-reward) out."""
 from __future__ import annotations
 
 from danlu.config.project import Config
-from danlu.finetune.lineage import data_paths, model_tags
+from danlu.finetune.lineage import model_tags
 from danlu.finetune.reward import train_reward
 from danlu.finetune.publish import QUARANTINE_FILE
 from danlu.tracking.outcome import StageOutcome
@@ -15,7 +15,7 @@ from danlu.tracking.tracker import Tracker
 def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     base_stage = cfg.reward.base
     base_dir = cfg.out_dir(base_stage) / "model"
-    result = train_reward(cfg.reward, base_dir, data_paths(cfg, cfg.reward.data),
+    result = train_reward(cfg.reward, base_dir, cfg.path_list(cfg.reward.data),
                           cfg.out_dir("reward"), seed=cfg.seed, threads=cfg.train.threads,
                           tracker=tracker, root=cfg.root)
     for name in ("loss.csv", "metrics.json", QUARANTINE_FILE):

@@ -4,7 +4,7 @@ outputs/sft (registered as danlu-chat; LoRA's adapter logged beside it) out."""
 from __future__ import annotations
 
 from danlu.config.project import Config
-from danlu.finetune.lineage import data_paths, model_tags, project_ref
+from danlu.finetune.lineage import model_tags, project_ref
 from danlu.finetune.lora import ADAPTER_DIR
 from danlu.finetune.publish import QUARANTINE_FILE
 from danlu.finetune.sft import sft
@@ -15,7 +15,7 @@ from danlu.tracking.tracker import Tracker
 
 def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     base_dir = cfg.out_dir("pretrain") / "model"
-    result = sft(cfg.finetune, base_dir, data_paths(cfg, cfg.finetune.data), cfg.out_dir("sft"),
+    result = sft(cfg.finetune, base_dir, cfg.path_list(cfg.finetune.data), cfg.out_dir("sft"),
                  seed=cfg.seed, base_ref=project_ref(cfg, base_dir), threads=cfg.train.threads,
                  tracker=tracker, root=cfg.root)
     for name in ("loss.csv", "metrics.json", QUARANTINE_FILE):

@@ -85,9 +85,11 @@ def test_a_missing_folder_exits_2_and_names_it(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def registered_project(tmp_path_factory, repo_root: Path, lively_model_dir: Path) -> Path:
-    """A project whose registry holds the tiny model as danlu-chat version 1, @candidate."""
+    """A project whose registry holds the tiny model as danlu-chat version 1, @candidate and
+    @champion."""
     from danlu.config import load_config
     from danlu.tracking.mlflow_runs import tracked_run
+    from danlu.tracking.promote import promote
     from danlu.tracking.registry import register_model
 
     root = tmp_path_factory.mktemp("chat-project")
@@ -96,10 +98,11 @@ def registered_project(tmp_path_factory, repo_root: Path, lively_model_dir: Path
     with tracked_run(cfg, "sft") as run:
         register_model(cfg, run, lively_model_dir, cfg.registry.chat_model, {"stage": "sft"},
                        max_new_tokens=5)
+    promote(cfg, cfg.registry.chat_model, "1", reason="the only version")
     return root
 
 
-def test_the_default_model_is_the_registry_candidate(registered_project: Path,
+def test_the_default_model_is_the_registry_champion(registered_project: Path,
                                                      greedy_hi: str):
     params = str(registered_project / "params.yaml")
     result = chat("--params", params, "--prompt", "hi", *GREEDY)
@@ -114,10 +117,10 @@ def test_the_default_model_is_the_registry_candidate(registered_project: Path,
 
 def test_a_missing_alias_names_the_aliases_that_exist(registered_project: Path):
     params = str(registered_project / "params.yaml")
-    result = chat("models:/danlu-chat@champion", "--params", params, "--prompt", "hi")
+    result = chat("models:/danlu-chat@staging", "--params", params, "--prompt", "hi")
     assert result.exit_code == 2
-    assert "model 'danlu-chat' has no alias 'champion'" in result.stderr
-    assert "@candidate -> version 1" in result.stderr
+    assert "model 'danlu-chat' has no alias 'staging'" in result.stderr
+    assert "@candidate -> version 1" in result.stderr and "@champion -> version 1" in result.stderr
     unknown = chat("models:/danlu-cat@candidate", "--params", params, "--prompt", "hi")
     assert unknown.exit_code == 2
     assert "no registered model 'danlu-cat'" in unknown.stderr
@@ -138,6 +141,7 @@ def test_a_registered_prompt_learning_model_chats_as_its_folder_does(
     from danlu.finetune.prompt import export
     from danlu.model.saved import load_model
     from danlu.tracking.mlflow_runs import tracked_run
+    from danlu.tracking.promote import promote
     from danlu.tracking.registry import register_model
 
     model, tok = load_model(lively_model_dir)

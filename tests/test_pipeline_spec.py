@@ -23,6 +23,12 @@ def test_dvc_yaml_is_what_the_stage_table_writes(cfg, repo_root: Path):
     assert (repo_root / "dvc.yaml").read_text() == render_dvc_yaml(cfg)
 
 
+def test_the_report_card_lists_the_stages_before_evaluate_in_order():
+    from danlu.evaluate.stage import EARLIER_STAGES
+
+    assert ORDER[-1] == "evaluate" and list(EARLIER_STAGES) == ORDER[:-1]
+
+
 def test_dvc_stages_are_the_pipeline_stages_in_order(repo_root: Path):
     stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
     assert list(stages) == ORDER
@@ -121,9 +127,8 @@ def test_inputs_are_checked_before_a_run(tmp_path: Path, repo_root: Path):
     with pytest.raises(DataError, match="outputs/tokenizer/tokenizer: missing, and the tokenizer "
                                         "stage that makes it is not in this run"):
         check_inputs(cfg, ["pretrain"])
-    for name in ("crawl", "reference", "sft", "eval"):
+    for name in ("crawl", "reference", "sft", "eval/tasks"):
         (tmp_path / "data" / name).mkdir(parents=True)
-    for rel in ("sft/conversations.jsonl", "sft/preferences.jsonl", "eval/heldout.jsonl",
-                "eval/prompts.jsonl"):
+    for rel in ("sft/conversations.jsonl", "sft/preferences.jsonl", "eval/prompts.jsonl"):
         (tmp_path / "data" / rel).write_text("{}\n")
     check_inputs(cfg, ORDER)  # every later input is made by an earlier stage of the run

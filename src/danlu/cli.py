@@ -181,22 +181,57 @@ def sample(params: ParamsFile = None,
     typer.echo(f"sample ready in {data}" + (" (and in the DVC cache)" if cached else ""))
 
 
-def _chat_model_folder(model: str | None, params: Path | None) -> Path:
-    """MODEL's folder; params.yaml is read only for a registry URI (the default one included)."""
+@app.command()
+def score(models: Annotated[list[str], typer.Argument(
+              help="Model folders or registry URIs (models:/NAME@ALIAS, models:/NAME/VERSION)")],
+          task: Annotated[list[Path], typer.Option(
+              "--task", "-t", help="A task file (YAML); repeat for more")],
+          limit: Annotated[Optional[int], typer.Option(
+              help="Score only each task's first N items")] = None,
+          batch_size: Annotated[int, typer.Option(help="Contexts per forward pass")] = 8,
+          out: Annotated[Optional[Path], typer.Option(
+              help="Also write the results as JSON here")] = None,
+          params: ParamsFile = None) -> None:
+    """Score models on task files (the evaluate stage's scorers), outside the pipeline."""
+    from danlu.atomic import atomic_write_json
+    from danlu.evaluate.suite import ModelEntry, run_suite, summary_table
+    from danlu.evaluate.task import load_task
+
+    tasks = [load_task(path, limit=limit) for path in task]
+    entries = [ModelEntry(source, "model", _model_folder(source, params), source)
+               for source in models]
+    # each model's own context bounds it; there is no pipeline config to take one from
+    results, _ = run_suite(tasks, entries, context_length=sys.maxsize, batch_size=batch_size,
+                           seed=0, dirty={}, clean_only=False)
+    typer.echo(summary_table(results))
+    if out is not None:
+        atomic_write_json(out, results)
+        typer.echo(f"results written to {out}")
+
+
+def _model_folder(source: str, params: Path | None) -> Path:
+    """A model folder, or a registry URI's version downloaded into the outputs' cache."""
     from danlu.tracking.fetch import REGISTRY_PREFIX, model_folder, resolve_model_source
     from danlu.tracking.mlflow_runs import tracking_uri
 
-    if model is not None and not model.startswith(REGISTRY_PREFIX):
-        return model_folder(model)
+    if not source.startswith(REGISTRY_PREFIX):
+        return model_folder(source)
     cfg = _config(params, None)
-    source = model or f"{REGISTRY_PREFIX}{cfg.registry.chat_model}@{cfg.registry.alias}"
     return resolve_model_source(source, tracking_uri(cfg), cfg.path(cfg.paths.outputs) / "registry")
+
+
+def _chat_model_folder(model: str | None, params: Path | None) -> Path:
+    """MODEL's folder; params.yaml is read only for a registry URI (the default one included)."""
+    if model is None:
+        cfg = _config(params, None)
+        model = f"models:/{cfg.registry.chat_model}@{cfg.registry.champion_alias}"
+    return _model_folder(model, params)
 
 
 @app.command()
 def chat(model: Annotated[Optional[str], typer.Argument(
              help="A model folder, or a registry URI models:/NAME@ALIAS or models:/NAME/VERSION "
-             "(default: models:/<registry.chat_model>@<registry.alias> of params.yaml)")] = None,
+             "(default: models:/<registry.chat_model>@<registry.champion_alias> of params.yaml)")] = None,
          prompt: Annotated[Optional[str], typer.Option(
              help="Answer this one message and exit (default: an interactive chat)")] = None,
          system: Annotated[Optional[str], typer.Option(help="A system prompt")] = None,
@@ -244,6 +279,26 @@ def chat(model: Annotated[Optional[str], typer.Argument(
             for piece in conversation.reply(text):
                 typer.echo(piece, nl=False)
             typer.echo()
+
+
+@app.command()
+def promote(name: Annotated[str, typer.Argument(help="A registered model, e.g. danlu-chat")],
+            version: Annotated[str, typer.Argument(help="The version to make champion")],
+            reason: Annotated[Optional[str], typer.Option(
+                help="Why, kept as the version's gate.reason tag")] = None,
+            params: ParamsFile = None) -> None:
+    """Move the champion alias (registry.champion_alias) to VERSION of NAME by hand, past the
+    champion gate; tags the version with gate.decision and gate.reason."""
+    from danlu.tracking.promote import promote as promote_version
+
+    cfg = _config(params, None)
+    done = promote_version(cfg, name, version, reason=reason or "")
+    alias = f"{name}@{cfg.registry.champion_alias}"
+    if not done.moved:
+        typer.echo(f"{alias} is version {done.version} already; nothing moved")
+        return
+    before = "no version" if done.previous is None else f"version {done.previous}"
+    typer.echo(f"{alias}: {before} -> version {done.version} ({done.reason})")
 
 
 # Options that take several values after one flag (`--input a.warc.gz b.jsonl`, what a shell

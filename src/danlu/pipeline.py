@@ -28,6 +28,8 @@ from danlu.config.project import Config
 from danlu.config.section import HUB_PREFIX
 from danlu.dvc_files import dvc_stage, dvc_yaml_text
 from danlu.errors import ConfigError, DataError
+from danlu.evaluate.run import OUTPUT_FILES as EVALUATE_OUTPUTS
+from danlu.evaluate.task import task_folders
 from danlu.imports import PACKAGE_DIR, code_paths
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.tracker import Tracker
@@ -106,6 +108,18 @@ def _sft_outs(cfg: Config) -> list[Path]:
     return _paths(*outs, *adapter)(cfg)
 
 
+def _evaluate_inputs(cfg: Config) -> list[Path]:
+    """The three models, the unigram counts, the training data decontamination reads, and the
+    task folders."""
+    paths = [cfg.out_dir(s) / "model" for s in ("pretrain", "sft", "dpo")]
+    paths += [cfg.out_dir("tokenizer") / "shards", cfg.out_dir("tokenizer") / "stats.json"]
+    if cfg.evaluate.decontaminate.enabled:
+        paths += [cfg.out_dir("curate") / "documents", *cfg.path_list(cfg.finetune.data),
+                  *cfg.path_list(cfg.reward.data), *cfg.path_list(cfg.dpo.data)]
+    paths += task_folders(cfg.evaluate.tasks, cfg.root)
+    return list(dict.fromkeys(paths))
+
+
 STAGES: dict[str, StageSpec] = {
     s.name: s for s in [
         StageSpec("curate", "curate", ("curate",), _curate_inputs,
@@ -140,13 +154,12 @@ STAGES: dict[str, StageSpec] = {
                          "dpo/win_rate.jsonl"),
                   _paths("dpo/loss.csv"), ("val_rewards/margins", "win_rate"),
                   module="dpo_stage"),
-        StageSpec("evaluate", "evaluate", ("evaluate", "model.context_length"),
-                  lambda cfg: [cfg.out_dir("pretrain") / "model", cfg.out_dir("dpo") / "model",
-                               cfg.out_dir("tokenizer") / "shards",
-                               cfg.out_dir("tokenizer") / "stats.json",
-                               cfg.path(cfg.evaluate.heldout), cfg.path(cfg.evaluate.prompts)],
-                  _paths("evaluate/report.md", "evaluate/metrics.json", "evaluate/samples.jsonl"),
-                  _none, ("unigram_bpb", "base_bpb", "chat_bpb", "chat_format_rate")),
+        StageSpec("evaluate", "evaluate", ("evaluate", "model.context_length",
+                                           "finetune.method"),
+                  _evaluate_inputs,
+                  _paths(*(f"evaluate/{name}" for name in EVALUATE_OUTPUTS)),
+                  _none, ("base.core", "sft.core", "chat.core", "base.heldout.bits_per_byte",
+                          "chat.heldout.bits_per_byte")),
     ]
 }
 ORDER = list(STAGES)

@@ -1,144 +1,170 @@
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from danlu.config import EvaluateConfig
-from danlu.errors import ConfigError, DataError
+from danlu.config.evaluate import EvaluateConfig, GateConfig
 from danlu.evaluate import run as run_module
-from danlu.evaluate.run import evaluate
+from danlu.evaluate.lm import unigram_metrics
+from danlu.evaluate.run import OUTPUT_FILES, evaluate
+from danlu.evaluate.suite import ModelEntry, flat_metrics, model_metric, summary_table
+from danlu.evaluate.task import load_task
 from danlu.tracking.tracker import NullTracker
 
-PASSAGES = [
-    {"id": "h1", "text": "the cat sat on the mat near the old house."},
-    {"id": "h2", "text": "a big blue car ran quickly under the green tree | and the bird sang."},
-]
-PROMPTS = [
-    {"id": "p1", "messages": [{"role": "user", "content": "what | sat?"}], "reference": "the cat sat"},
-    {"id": "p2", "messages": [{"role": "user", "content": "a colour?"}], "reference": "red"},
-]
+
+def sentences(count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = "the a cat dog sat ran on under mat house red blue big small tree".split()
+    return [" ".join(rng.choice(words, size=int(rng.integers(4, 9)))) + "." for _ in range(count)]
 
 
-def write_jsonl(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
-@pytest.fixture
-def inputs(tmp_path):
-    write_jsonl(tmp_path / "heldout.jsonl", PASSAGES)
-    write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
-    cfg = EvaluateConfig(heldout="heldout.jsonl", prompts="prompts.jsonl", max_new_tokens=4, num_samples=1)
-    return cfg, tmp_path
+def jsonl(path: Path, rows: list[dict]) -> None:
+    write(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-@pytest.fixture
-def counts(tokenizer):
-    return np.ones(len(tokenizer), dtype=np.int64)
+@pytest.fixture(scope="module")
+def tasks(tmp_path_factory):
+    """One task of each kind, on the tiny model's words."""
+    root = tmp_path_factory.mktemp("tasks")
+    texts = sentences(12, seed=3)
+    jsonl(root / "text.jsonl", [{"id": f"t{n}", "text": t, "src": "ab"[n % 2]}
+                                for n, t in enumerate(texts)])
+    jsonl(root / "mc.jsonl", [{"q": t.split()[0], "c": ["cat sat", "dog ran", "the mat"],
+                               "g": n % 3} for n, t in enumerate(texts)])
+    jsonl(root / "cls.jsonl", [{"t": t, "l": "pos" if n % 2 else "neg"}
+                               for n, t in enumerate(texts)])
+    jsonl(root / "gen.jsonl", [{"p": t, "r": t} for t in texts[:3]])
+    files = {
+        "lm.yaml": "kind: perplexity\ndata: text.jsonl\ngroup: src\n",
+        "mc.yaml": "kind: choice\ndata: mc.jsonl\ncontext: '{q}'\nchoices: c\ngold: g\n",
+        "cls.yaml": ("kind: classify\ndata: cls.jsonl\ncontext: '{t} |'\nlabel: l\nnum_fewshot: 1\n"
+                     "labels: {neg: bad, pos: good}\n"),
+        "gen.yaml": ("kind: generate\ndata: gen.jsonl\nprompt: '{p}'\nreference: r\n"
+                     "max_new_tokens: 4\nmetrics: [bleu, rouge_l, token_f1]\n"),
+    }
+    return [load_task(write(root / name, text)) for name, text in files.items()]
 
 
-def run(cfg, root, model_dir, counts, out_dir, **kwargs):
-    return evaluate(cfg, model_dir, model_dir, counts, out_dir, context_length=16, root=root, **kwargs)
+SETTINGS = EvaluateConfig(tasks=["*.yaml"], batch_size=3, max_new_tokens=4, num_samples=2,
+                          gate=GateConfig(metric="core", higher_is_better=True, margin=0.0))
 
 
-def test_evaluate_writes_metrics_report_and_samples(inputs, model_dir, counts):
-    cfg, root = inputs
+def run(tasks, models, out_dir, **kwargs):
+    return evaluate(tasks, models, out_dir, settings=SETTINGS, context_length=16, seed=0,
+                    dirty=kwargs.pop("dirty", {}), **kwargs)
+
+
+def two_models(model_dir: Path) -> list[ModelEntry]:
+    return [ModelEntry("base", "base", model_dir, "a"), ModelEntry("chat (dpo)", "chat",
+                                                                   model_dir, "b")]
+
+
+def test_every_kind_scored_for_every_model_and_written_whole(tasks, model_dir, tmp_path):
     tracker = NullTracker()
-    result = run(cfg, root, model_dir, counts, root / "out", tracker=tracker)
+    counts = np.ones(500, dtype=np.int64)
+    result = run(tasks, two_models(model_dir), tmp_path / "out", tracker=tracker,
+                 unigram=lambda tok, texts: unigram_metrics(counts, tok, texts))
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [t["name"] for t in results["tasks"]] == ["lm", "mc", "cls", "gen"]
+    by_name = {t["name"]: t for t in results["tasks"]}
+    for task in results["tasks"]:
+        assert set(task["metrics"]) >= {"base", "chat (dpo)"}
+        # the same weights under two labels: the same numbers
+        assert task["metrics"]["base"] == task["metrics"]["chat (dpo)"]
+    lm = by_name["lm"]["metrics"]["base"]
+    assert lm["perplexity"] == pytest.approx(math.exp(lm["loss"]))
+    assert {"bits_per_byte.a", "bits_per_byte.b"} <= set(lm)
+    assert "unigram baseline" in by_name["lm"]["metrics"]
+    mc = by_name["mc"]["metrics"]["base"]
+    assert 0 <= mc["acc"] <= 1 and mc["centered"] == pytest.approx((mc["acc_norm"] - 1 / 3) / (2 / 3))
+    assert set(by_name["cls"]["metrics"]["base"]) == {"acc", "macro_f1", "centered"}
+    assert by_name["gen"]["signatures"]["bleu"].startswith("nrefs:1")
+    core = np.mean([by_name["mc"]["metrics"]["base"]["centered"],
+                    by_name["cls"]["metrics"]["base"]["centered"]])
+    assert results["aggregate"]["base"]["core"] == pytest.approx(core)
+    assert model_metric(results, "base", "core") == pytest.approx(core)
+    assert model_metric(results, "base", "mc.acc") == mc["acc"]
+    assert math.isnan(model_metric(results, "base", "nope.acc"))
 
-    metrics = json.loads(result.metrics_path.read_text())
-    assert metrics == result.metrics()
-    for key in ("unigram_bpb", "base_loss", "base_perplexity", "base_bpb", "chat_loss", "chat_bpb",
-                "chat_format_rate", "chat_rouge_l", "chat_token_f1", "base_beats_unigram"):
-        assert isinstance(metrics[key], (int, float)) and math.isfinite(metrics[key]), key
-    assert metrics["base_beats_unigram"] in (0, 1)
-    assert metrics["base_perplexity"] == pytest.approx(math.exp(metrics["base_loss"]))
-    assert metrics["heldout_bytes"] == sum(len(p["text"].encode()) for p in PASSAGES)
+    values = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert values == result.metrics() == flat_metrics(results)
+    assert values["chat.mc.acc_norm"] == mc["acc_norm"] and values["base.core"] == pytest.approx(core)
+    assert "unigram.lm.bits_per_byte" in values
+    rows = [json.loads(line) for line in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
+    assert {(r["task"], r["model"]) for r in rows if r["task"] != "lm"} == \
+        {(t, m) for t in ("mc", "cls", "gen") for m in ("base", "chat (dpo)")}
+    assert len(results["samples"]["gen / base"]) == 2  # num_samples
 
-    report = result.report_path.read_text()
-    assert "| unigram baseline |" in report and "what \\| sat?" in report
-    samples = [json.loads(line) for line in result.samples_path.read_text().splitlines()]
-    assert [s["kind"] for s in samples] == ["chat", "chat", "base"]
-    assert samples[2]["id"] == "h1"
-
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(set(OUTPUT_FILES) - {"losses.png"})  # no curves were given
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "losses.png" not in report  # no loss curves were given
+    assert "tasks.png" in report
     assert tracker.metrics == []  # the runner logs them, once
-    assert sorted(p.name for p, _ in tracker.artifacts) == ["metrics.json", "report.md", "samples.jsonl"]
-    assert sorted(p.name for p in root.iterdir()) == ["heldout.jsonl", "out", "prompts.jsonl"]
+    assert len(tracker.artifacts) == len(OUTPUT_FILES) - 1  # all but the absent loss plot
+    table = summary_table(results)
+    assert table.splitlines()[0].split()[-3:] == ["base", "chat", "(dpo)"]
 
 
-def test_evaluation_is_deterministic(inputs, model_dir, counts):
-    cfg, root = inputs
-    first = run(cfg, root, model_dir, counts, root / "a")
-    second = run(cfg, root, model_dir, counts, root / "b")
+def test_evaluation_is_deterministic(tasks, model_dir, tmp_path):
+    first = run(tasks, two_models(model_dir)[:1], tmp_path / "a")
+    second = run(tasks, two_models(model_dir)[:1], tmp_path / "b")
     assert first.metrics() == second.metrics()
-    assert first.samples_path.read_text() == second.samples_path.read_text()
+    for name in ("rows.jsonl", "results.json", "tasks.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-def test_missing_heldout_file_is_named(inputs, model_dir, counts):
-    cfg, root = inputs
-    (root / "heldout.jsonl").unlink()
-    with pytest.raises(DataError, match="heldout.jsonl: file not found"):
-        run(cfg, root, model_dir, counts, root / "out")
-    assert not (root / "out").exists()
+def test_clean_only_scores_the_items_without_overlap(tasks, model_dir, tmp_path):
+    mc = tasks[1]
+    dirty = {mc.name: [n < 4 for n in range(len(mc.items))]}
+    settings = SETTINGS.model_copy(update={"decontaminate": SETTINGS.decontaminate.model_copy(
+        update={"clean_only": True})})
+    result = evaluate([mc], two_models(model_dir)[:1], tmp_path / "out", settings=settings,
+                      context_length=16, seed=0, dirty=dirty)
+    (task,) = result.results["tasks"]
+    assert (task["items"], task["dirty"], task["scored"]) == (12, 4, 8)
+    assert result.values["mc.dirty"] == 4
 
 
-def test_malformed_line_names_file_and_line(inputs, model_dir, counts):
-    cfg, root = inputs
-    with (root / "prompts.jsonl").open("a") as fh:
-        fh.write("\n{not json\n")
-    with pytest.raises(DataError, match=r"prompts.jsonl:4: not valid JSON"):
-        run(cfg, root, model_dir, counts, root / "out")
+def test_gate_decisions_are_kept_in_the_results(tasks, model_dir, tmp_path):
+    seen = []
+
+    def gate(results):
+        seen.append(results["aggregate"]["base"]["core"])
+        return [{"name": "danlu-base", "candidate": "2", "champion": "1", "metric": "core",
+                 "candidate_score": seen[0], "champion_score": 0.0, "promoted": False,
+                 "reason": "does not beat"}]
+
+    result = run(tasks[1:2], two_models(model_dir)[:1], tmp_path / "out", gate=gate)
+    assert result.results["gate"][0]["reason"] == "does not beat" and len(seen) == 1
+    assert "does not beat" in (tmp_path / "out" / "report.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "record, expected",
-    [
-        ({"id": "x"}, 'string "text"'),
-        ([1, 2], "expected a JSON object"),
-    ],
-)
-def test_bad_heldout_records_are_named(inputs, model_dir, counts, record, expected):
-    cfg, root = inputs
-    write_jsonl(root / "heldout.jsonl", [PASSAGES[0], record])
-    with pytest.raises(DataError, match=f"heldout.jsonl:2: .*{expected}"):
-        run(cfg, root, model_dir, counts, root / "out")
-
-
-def test_prompt_must_end_with_a_user_message(inputs, model_dir, counts):
-    cfg, root = inputs
-    bad = {**PROMPTS[0], "messages": [{"role": "assistant", "content": "hi"}]}
-    write_jsonl(root / "prompts.jsonl", [bad])
-    with pytest.raises(DataError, match="prompts.jsonl:1: the last message must be the user's"):
-        run(cfg, root, model_dir, counts, root / "out")
-
-
-def test_missing_model_folder_is_named(inputs, counts, tmp_path):
-    cfg, root = inputs
-    with pytest.raises(DataError, match="no-model: no model here"):
-        run(cfg, root, tmp_path / "no-model", counts, root / "out")
-
-
-def test_nothing_is_left_when_a_step_fails(inputs, model_dir, counts, monkeypatch):
-    cfg, root = inputs
-    out = root / "out"
-    run(cfg, root, model_dir, counts, out)
+def test_a_failure_leaves_the_previous_outputs_whole(tasks, model_dir, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run(tasks[1:2], two_models(model_dir)[:1], out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def broken_report(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(run_module, "render_report", broken_report)
+    monkeypatch.setattr("danlu.evaluate.card.render_card", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        run(cfg, root, model_dir, counts, root / "fresh")
-    with pytest.raises(RuntimeError, match="disk full"):
-        run(cfg, root, model_dir, counts, out)
-    assert not (root / "fresh").exists()
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the old result stays whole
-    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temp folders left
+        run(tasks[1:2], two_models(model_dir)[:1], out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_context_longer_than_the_model_is_refused(inputs, model_dir, counts):
-    cfg, root = inputs
-    with pytest.raises(ConfigError, match="longer than"):
-        evaluate(cfg, model_dir, model_dir, counts, root / "out", context_length=65, root=root)
+def test_a_missing_model_folder_is_named(tasks, tmp_path):
+    from danlu.errors import DataError
+
+    with pytest.raises(DataError, match="no-model"):
+        run(tasks[1:2], [ModelEntry("x", "base", tmp_path / "no-model", "x")], tmp_path / "out")

@@ -5,7 +5,7 @@ import pytest
 
 from danlu.errors import DataError
 from danlu.finetune.formats import Conversation, read_sft_data
-from danlu.finetune.records import Quarantined, iter_records, reason_counts, write_quarantine
+from danlu.records import Quarantined, iter_records, reason_counts, write_quarantine
 
 USER = {"role": "user", "content": "What does str.split do?"}
 REPLY = {"role": "assistant", "content": "It splits a string."}

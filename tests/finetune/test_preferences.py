@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from danlu.errors import DataError
-from danlu.finetune.records import Quarantined
+from danlu.records import Quarantined
 from danlu.finetune.preferences import PreferencePair, read_preference_data
 
 SYSTEM = {"role": "system", "content": "Be brief."}

@@ -22,7 +22,7 @@ def test_manifest_lists_every_other_file_with_hash_and_size(built_sample):
         assert entry["size"] == (built_sample.root / name).stat().st_size
     expected = {
         "crawl/crawl-00001.warc.gz", "crawl/crawl-00009.warc.gz", "reference/reference.jsonl",
-        "sft/conversations.jsonl", "eval/heldout.jsonl", "eval/prompts.jsonl",
+        "sft/conversations.jsonl", "eval/tasks/heldout.jsonl", "eval/prompts.jsonl",
     }  # fmt: skip
     assert expected <= set(listed)
     assert sum(entry["size"] for entry in listed.values()) < 4_000_000
@@ -58,7 +58,7 @@ def test_sft_conversations(built_sample):
 
 
 def test_eval_sets(built_sample):
-    heldout = read_jsonl(built_sample.root / "eval" / "heldout.jsonl")
+    heldout = read_jsonl(built_sample.root / "eval" / "tasks" / "heldout.jsonl")
     assert 40 <= len(heldout) <= 80
     for row in heldout:
         assert set(row) == {"id", "text"} and 500 <= len(row["text"]) <= 3000
@@ -75,7 +75,7 @@ def test_heldout_text_never_appears_in_training_text(built_sample, responses):
     training += [m["content"] for row in read_jsonl(root / "sft" / "conversations.jsonl") for m in row["messages"]]
     training += [visible_text(page_html(r)) for r in responses.values() if r.http_content_type == "text/html"]
     corpus = "\n".join(" ".join(text.split()) for text in training)
-    for row in read_jsonl(root / "eval" / "heldout.jsonl"):
+    for row in read_jsonl(root / "eval" / "tasks" / "heldout.jsonl"):
         assert " ".join(row["text"].split())[:200] not in corpus, row["id"]
     for row in read_jsonl(root / "eval" / "prompts.jsonl"):
         assert row["reference"] not in corpus, row["id"]

@@ -23,6 +23,11 @@ ADDED_KEYS = {
     "registry.reward_model": ("0.3", "danlu-reward"),
     "reward": ("0.3", None),
     "dpo": ("0.3", None),
+    "registry.champion_alias": ("0.4", "champion"),
+    "registry.experiment": ("0.4", "auto"),
+    "evaluate.tasks": ("0.4", "[data/eval/tasks/*.yaml]"),
+    "evaluate.batch_size": ("0.4", "8"),
+    "evaluate.gate": ("0.4", "{metric: core, higher_is_better: true, margin: 0.0}"),
 }
 
 # Sections renamed in a release: old name -> (release, new name, what else changed).

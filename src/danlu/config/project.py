@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from danlu.config.curate import CurateConfig
 from danlu.config.evaluate import EvaluateConfig
@@ -33,7 +34,29 @@ class RegistryConfig(Section):
     base_model: str
     chat_model: str
     reward_model: str
-    alias: str
+    alias: str = Field(description="the alias each new version takes (not an experiment's)")
+    champion_alias: str = Field(description="the alias the champion gate moves: a version that "
+                                "beats the champion on the primary metric, or `danlu promote`")
+    experiment: Literal["auto"] | bool = Field(
+        description="auto: a `dvc exp run` (DVC_EXP_NAME set) is an experiment; true: always; "
+        "false: never. An experiment's versions are registered, tagged danlu.experiment, and "
+        "take no alias")
+
+    @field_validator("experiment", mode="before")
+    @classmethod
+    def _one_of_three(cls, value):
+        # One message instead of pydantic's one per member of the union.
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError("expected auto, true or false")
+
+    @model_validator(mode="after")
+    def _check_aliases(self) -> "RegistryConfig":
+        # One alias for both would let every new version walk past the champion gate.
+        if self.champion_alias == self.alias:
+            raise ValueError(f"registry.champion_alias and registry.alias are both "
+                             f"{self.alias!r}: the champion needs an alias of its own")
+        return self
 
 
 class Config(Section):

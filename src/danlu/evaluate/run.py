@@ -1,151 +1,107 @@
-"""Evaluation: held-out metrics against a unigram baseline, chat samples, a report card."""
+"""Evaluation: every task on every model, the champion gate, and the report card, written as
+one folder (results.json, metrics.json, rows.jsonl, report.md and its two plots)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from danlu.atomic import atomic_dir
 from danlu.config.evaluate import EvaluateConfig
-from danlu.errors import ConfigError
-from danlu.evaluate.samples import base_samples, chat_samples, chat_summary
-from danlu.evaluate.inputs import read_heldout, read_prompts
-from danlu.evaluate.lm import language_model_metrics, unigram_metrics
-from danlu.evaluate.report import render_report
-from danlu.model.saved import load_model
-from danlu.model.stream import context_length as room_for_tokens
+from danlu.evaluate.suite import ModelEntry, flat_metrics, run_suite
+from danlu.evaluate.task import Task
 from danlu.tracking.tracker import Tracker
 
 log = logging.getLogger("danlu.evaluate")
 
-# Windows scored per forward pass; memory only, the metrics do not depend on it.
-DEFAULT_BATCH_SIZE = 8
-# Where the tracker files the report and samples among a run's artifacts.
+# Where the tracker files the report and the rows among a run's artifacts.
 ARTIFACT_FOLDER = "evaluate"
+LOSSES_PNG = "losses.png"
+TASKS_PNG = "tasks.png"
+OUTPUT_FILES = ("results.json", "metrics.json", "rows.jsonl", "report.md", LOSSES_PNG, TASKS_PNG)
 
 
 @dataclass(frozen=True)
 class EvaluateResult:
     out_dir: Path
-    metrics_path: Path
-    report_path: Path
-    samples_path: Path
-    values: dict[str, float] = field(default_factory=dict)
+    results: dict
+    values: dict[str, float]
 
     def metrics(self) -> dict[str, float]:
         """The flat numeric metrics, as MLflow takes them."""
         return dict(self.values)
 
-
-def _check_context(model: Any, model_dir: Path, context_length: int) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit is not None and context_length > limit:
-        raise ConfigError(
-            f"context_length {context_length} is longer than {model_dir} was built for ({limit})"
-        )
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "report.md"
 
 
-def _flat_metrics(
-    lm: dict[str, dict], summary: dict[str, float], num_prompts: int
-) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for name, m in lm.items():
-        values[f"{name}_loss"] = m["loss"]
-        values[f"{name}_perplexity"] = m["perplexity"]
-        values[f"{name}_bpb"] = m["bits_per_byte"]
-        values[f"{name}_tokens"] = m["tokens"]
-    values["heldout_bytes"] = lm["base"]["bytes"]
-    values["chat_format_rate"] = summary["format_rate"]
-    values["chat_rouge_l"] = summary["rouge_l"]
-    values["chat_token_f1"] = summary["token_f1"]
-    values["chat_prompts"] = num_prompts
-    # Bits per byte, not loss: the unigram baseline and each model may tokenize differently.
-    values["base_beats_unigram"] = int(lm["base"]["bits_per_byte"] < lm["unigram"]["bits_per_byte"])
-    values["chat_beats_unigram"] = int(lm["chat"]["bits_per_byte"] < lm["unigram"]["bits_per_byte"])
-    return values
+def _rows_lines(rows: dict[tuple[str, str], list]) -> str:
+    """Every scored row (per item and model), one JSON line each."""
+    lines = []
+    for (task, label), task_rows in rows.items():
+        for row in task_rows:
+            lines.append(json.dumps({"task": task, "model": label, **row}, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines)
 
 
-def _write(out_dir: Path, values: dict, render, chats: list[dict], bases: list[dict]
-           ) -> EvaluateResult:
-    """metrics.json, report.md (rendered inside the atomic folder: a failure leaves the old
-    outputs) and samples.jsonl, as one folder."""
+def _samples(rows: dict[tuple[str, str], list], tasks: Sequence[Task], n: int) -> dict:
+    """The first n generations of each generation task, per model, for the card."""
+    generative = {t.name for t in tasks if t.kind == "generate"}
+    return {f"{task} / {label}": task_rows[:n] for (task, label), task_rows in rows.items()
+            if task in generative and n}
+
+
+def evaluate(tasks: Sequence[Task], models: Sequence[ModelEntry], out_dir: Path, *,
+             settings: EvaluateConfig, context_length: int, seed: int,
+             dirty: dict[str, list[bool]], unigram: Callable | None = None,
+             gate: Callable[[dict], list[dict]] | None = None,
+             stages: Sequence[dict] = (), headlines: dict[str, list[str]] | None = None,
+             curves: dict[str, Path] | None = None,
+             tracker: Tracker | None = None, root: Path | None = None) -> EvaluateResult:
+    """Score, gate (`gate(results)` -> its decisions, applied in the registry), write out_dir
+    whole (a failure leaves the previous folder), and file it with the tracker. `root`: the
+    project, whose git commit the card names."""
+    from danlu.evaluate.card import environment, render_card
+    from danlu.evaluate.plots import plot_losses, plot_tasks
+
+    results, rows = run_suite(tasks, models, context_length=context_length,
+                              batch_size=settings.batch_size, seed=seed, dirty=dirty,
+                              clean_only=settings.decontaminate.clean_only, unigram=unigram)
+    results["gate"] = gate(results) if gate is not None else []
+    results["samples"] = _samples(rows, tasks, settings.num_samples)
+    values = flat_metrics(results)
+    out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
+        losses = plot_losses(curves or {}, tmp / LOSSES_PNG)
+        bars = plot_tasks(results, tmp / TASKS_PNG)
+        card = render_card(results, list(stages), losses.name if losses else None,
+                           bars.name if bars else None, environment(root or Path.cwd()),
+                           settings.cost_per_hour or None, headlines=headlines)
+        (tmp / "report.md").write_text(card, encoding="utf-8")
+        (tmp / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False,
+                                                     default=str) + "\n", encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-        (tmp / "report.md").write_text(render(), encoding="utf-8")
-        lines = [{"kind": "chat", **s} for s in chats] + [{"kind": "base", **s} for s in bases]
-        (tmp / "samples.jsonl").write_text(
-            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
-        )
-    return EvaluateResult(out_dir=out_dir, metrics_path=out_dir / "metrics.json",
-                          report_path=out_dir / "report.md",
-                          samples_path=out_dir / "samples.jsonl", values=values)
-
-
-def evaluate(
-    cfg: EvaluateConfig,
-    base_model_dir: Path,
-    chat_model_dir: Path,
-    unigram_counts: np.ndarray,
-    out_dir: Path,
-    *,
-    context_length: int,
-    tracker: Tracker | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    root: Path | None = None,
-) -> EvaluateResult:
-    """Score both models on held-out text and the chat model on prompts; write out_dir whole.
-
-    Relative paths in `cfg` are taken from `root` (the project root; default: the working folder).
-    """
-    import torch
-
-    torch.manual_seed(0)
-    root = Path(root) if root is not None else Path.cwd()
-    heldout = read_heldout(root / cfg.heldout)
-    prompts = read_prompts(root / cfg.prompts)
-    base_model, base_tokenizer = load_model(base_model_dir)
-    chat_model, chat_tokenizer = load_model(chat_model_dir)
-    _check_context(base_model, base_model_dir, context_length)
-    _check_context(chat_model, chat_model_dir, context_length)
-
-    texts = [p["text"] for p in heldout]
-    log.info("scoring %d held-out passages", len(texts))
-    lm = {
-        "unigram": unigram_metrics(unigram_counts, base_tokenizer, texts),
-        "base": language_model_metrics(
-            base_model, base_tokenizer, texts, context_length=context_length, batch_size=batch_size
-        ),
-        # a prompt-learning chat model's virtual tokens take places in its context
-        "chat": language_model_metrics(
-            chat_model, chat_tokenizer, texts, batch_size=batch_size,
-            context_length=min(context_length, room_for_tokens(chat_model)),
-        ),
-    }
-    log.info("generating replies to %d prompts", len(prompts))
-    chats = chat_samples(chat_model, chat_tokenizer, prompts, max_new_tokens=cfg.max_new_tokens)
-    summary = chat_summary(chats)
-    shown = heldout[: cfg.num_samples]
-    continuations = base_samples(
-        base_model, base_tokenizer, [p["text"] for p in shown], max_new_tokens=cfg.max_new_tokens
-    )
-    bases = [{"id": p["id"], **c} for p, c in zip(shown, continuations, strict=True)]
-    values = _flat_metrics(lm, summary, len(prompts))
-
-    render = functools.partial(render_report, lm, summary, chats, bases,
-                               num_samples=cfg.num_samples)
-    result = _write(Path(out_dir), values, render, chats, bases)
+        (tmp / "rows.jsonl").write_text(_rows_lines(rows),
+                                        encoding="utf-8")
     if tracker is not None:  # the runner logs the metrics
-        for path in (result.metrics_path, result.report_path, result.samples_path):
-            tracker.log_artifact(path, ARTIFACT_FOLDER)
-    log.info(
-        "bits per byte: unigram %.4f, base %.4f, chat %.4f; chat format %.0f%%, ROUGE-L %.3f",
-        values["unigram_bpb"], values["base_bpb"], values["chat_bpb"],
-        100 * values["chat_format_rate"], values["chat_rouge_l"],
-    )
-    return result
+        for name in OUTPUT_FILES:
+            if (out_dir / name).exists():
+                tracker.log_artifact(out_dir / name, ARTIFACT_FOLDER)
+    for decision in results["gate"]:
+        log.info("gate %s v%s: %s", decision["name"], decision["candidate"], decision["reason"])
+    return EvaluateResult(out_dir=out_dir, results=results, values=values)
+
+
+def describe(results: dict[str, Any]) -> str:
+    """One log line per model: its primary numbers."""
+    parts = []
+    for model in results["models"]:
+        label = model["label"]
+        core = results["aggregate"].get(label, {}).get("core")
+        parts.append(f"{label}: core {core:.3f}" if core is not None else label)
+    return "; ".join(parts)

@@ -1,23 +1,187 @@
-"""The evaluate stage's entry: the base model and the final chat model (after SFT and DPO), the
-tokenizer's shards (for the unigram baseline) and the held-out sets in, the report card and
-metrics in outputs/evaluate out."""
+"""The evaluate stage's entry: the task suite on the base model, the SFT model, the final chat
+model (after DPO) and the registry's current champions; the champion gate; the report card in
+outputs/evaluate."""
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
 
 from danlu.config.project import Config
 from danlu.evaluate.run import evaluate
-from danlu.tokens.shards import shard_paths, unigram_counts
+from danlu.evaluate.suite import ModelEntry, model_metric
+from danlu.evaluate.task import Task, load_task, task_files
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.tracker import Tracker
 
+log = logging.getLogger("danlu.evaluate")
 
-def run(cfg: Config, tracker: Tracker) -> StageOutcome:
+# the stages before this one, in pipeline order (danlu.pipeline.ORDER, which a test compares:
+# importing it would be a cycle, the pipeline's table imports this stage)
+EARLIER_STAGES = ("curate", "tokenizer", "pretrain", "sft", "reward", "dpo")
+CURVE_STAGES = ("pretrain", "sft", "reward", "dpo")
+# the roles whose registered versions face the champion gate
+GATED = ("base", "chat")
+
+
+def load_tasks(cfg: Config) -> list[Task]:
+    tasks = [load_task(path) for path in task_files(cfg.evaluate.tasks, cfg.root)]
+    names = [t.name for t in tasks]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        from danlu.errors import ConfigError
+
+        raise ConfigError(f"evaluate.tasks: two task files are named {', '.join(duplicated)}; "
+                          "give one a `name:`")
+    return tasks
+
+
+def _registering(cfg: Config, tracker: Tracker) -> bool:
+    from danlu.tracking.mlflow_runs import MlflowTracker
+
+    return cfg.tracking.register_models and isinstance(tracker, MlflowTracker)
+
+
+def candidates(cfg: Config) -> list[ModelEntry]:
+    """This run's models: base, SFT (by its method) and the final chat model."""
+    return [
+        ModelEntry("base", "base", cfg.out_dir("pretrain") / "model", "outputs/pretrain/model"),
+        ModelEntry(f"sft ({cfg.finetune.method})", "sft", cfg.out_dir("sft") / "model",
+                   "outputs/sft/model"),
+        ModelEntry("chat (dpo)", "chat", cfg.out_dir("dpo") / "model", "outputs/dpo/model"),
+    ]
+
+
+def _registered_name(cfg: Config, role: str) -> str:
+    return cfg.registry.base_model if role.endswith("base") else cfg.registry.chat_model
+
+
+def with_champions(cfg: Config, models: list[ModelEntry]
+                   ) -> tuple[list[ModelEntry], dict[str, str | None]]:
+    """The candidates with their registered versions, and each gated name's champion (scored
+    too, unless it is one of this run's own models); -> (models, {role: champion version})."""
+    from danlu.tracking.fetch import resolve_model_source
+    from danlu.tracking.mlflow_runs import tracking_uri
+    from danlu.tracking.promote import champion_version
+    from danlu.tracking.registry import version_with_weights
+
+    entries, champions = [], {}
+    for m in models:
+        name = _registered_name(cfg, m.role)
+        entries.append(ModelEntry(m.label, m.role, m.folder, m.source, name,
+                                  version_with_weights(cfg, name, m.folder)))
+    for role in GATED:
+        name = _registered_name(cfg, role)
+        champion = champion_version(cfg, name)
+        champions[role] = str(champion.version) if champion is not None else None
+        if champion is None or any((e.name, e.version) == (name, str(champion.version))
+                                   for e in entries):
+            continue  # no champion yet, or this run's own model is it
+        version = str(champion.version)
+        folder = resolve_model_source(f"models:/{name}/{version}", tracking_uri(cfg),
+                                      cfg.path(cfg.paths.outputs) / "registry")
+        entries.append(ModelEntry(f"champion {name} v{version}", f"champion-{role}", folder,
+                                  f"models:/{name}@{cfg.registry.champion_alias}", name,
+                                  version))
+    return entries, champions
+
+
+def gate_decisions(cfg: Config, results: dict, champions: dict[str, str | None]) -> list[dict]:
+    """The gate for each registered name: this run's candidate against the champion that was
+    scored beside it (`champions[role]`), on the configured metric."""
+    from danlu.tracking.promote import gate
+
+    settings = cfg.evaluate.gate
+    decisions = []
+    for role in GATED:
+        name = _registered_name(cfg, role)
+        candidate = next(m for m in results["models"] if m["role"] == role)
+        if candidate["version"] is None:
+            log.info("gate %s: this run's model is not registered; nothing to gate", name)
+            continue
+        champion = champions.get(role)
+        champion_score = None
+        if champion is not None:
+            scored = next(m for m in results["models"]
+                          if (m["name"], m["version"]) == (name, champion))
+            champion_score = model_metric(results, scored["label"], settings.metric)
+        result = gate(cfg, name, candidate["version"], metric=settings.metric,
+                      candidate_score=model_metric(results, candidate["label"], settings.metric),
+                      champion_score=champion_score, champion_version=champion,
+                      higher_is_better=settings.higher_is_better, margin=settings.margin)
+        decisions.append(asdict(result))
+    return decisions
+
+
+def _dirty(cfg: Config, tasks: list[Task]) -> dict[str, list[bool]]:
+    """Each task's items that share an n-gram with the training data this pipeline used."""
+    settings = cfg.evaluate.decontaminate
+    if not settings.enabled:
+        return {}
+    from danlu.evaluate.decontaminate import dirty_items, finetune_texts, training_index
+
+    files = [*cfg.path_list(cfg.finetune.data), *cfg.path_list(cfg.reward.data),
+             *cfg.path_list(cfg.dpo.data)]
+    index = training_index(cfg.out_dir("curate") / "documents",
+                           finetune_texts(list(dict.fromkeys(files))), settings.ngram)
+    dirty = {t.name: dirty_items(index, [t.item_text(i) for i in t.items]) for t in tasks}
+    for name, flags in dirty.items():
+        if any(flags):
+            log.warning("%s: %d of %d items share a %d-gram with the training data", name,
+                        sum(flags), len(flags), settings.ngram)
+    return dirty
+
+
+def _stage_records(cfg: Config) -> tuple[list[dict], dict[str, list[str]]]:
+    """The last record of each stage before this one (the runner keeps them in
+    outputs/.danlu), and each one's headline metric names (its headline.json)."""
+    folder = cfg.path(cfg.paths.outputs) / ".danlu"
+    records, headlines = [], {}
+    for name in EARLIER_STAGES:
+        path = folder / f"{name}.json"
+        if path.is_file():
+            records.append(json.loads(path.read_text())["record"])
+        headline = cfg.out_dir(name) / "headline.json"
+        if headline.is_file():
+            headlines[name] = list(json.loads(headline.read_text()))
+    return records, headlines
+
+
+def _unigram(cfg: Config):
+    from danlu.evaluate.lm import unigram_metrics
+    from danlu.tokens.shards import shard_paths, unigram_counts
+
     tok_dir = cfg.out_dir("tokenizer")
     vocab = json.loads((tok_dir / "stats.json").read_text())["vocab_size"]
     counts = unigram_counts(shard_paths(tok_dir / "shards", "train"), vocab)
-    result = evaluate(cfg.evaluate, cfg.out_dir("pretrain") / "model",
-                      cfg.out_dir("dpo") / "model", counts, cfg.out_dir("evaluate"),
-                      context_length=cfg.model.context_length, tracker=tracker, root=cfg.root)
-    return StageOutcome(result.metrics())
+    return lambda tokenizer, texts: unigram_metrics(counts, tokenizer, texts)
+
+
+def run(cfg: Config, tracker: Tracker) -> StageOutcome:
+    tasks = load_tasks(cfg)
+    models, champions = candidates(cfg), {}
+    registering = _registering(cfg, tracker)
+    if registering:
+        models, champions = with_champions(cfg, models)
+    curves = {s: cfg.out_dir(s) / "loss.csv" for s in CURVE_STAGES
+              if (cfg.out_dir(s) / "loss.csv").is_file()}
+    stages, headlines = _stage_records(cfg)
+    result = evaluate(
+        tasks, models, cfg.out_dir("evaluate"), settings=cfg.evaluate,
+        context_length=cfg.model.context_length, seed=cfg.seed, dirty=_dirty(cfg, tasks),
+        unigram=_unigram(cfg),
+        gate=(lambda results: gate_decisions(cfg, results, champions)) if registering else None,
+        stages=stages, headlines=headlines, curves=curves, tracker=tracker, root=cfg.root)
+    values = result.metrics()
+    for decision in result.results["gate"]:
+        values[f"gate.{decision['name']}.promoted"] = int(decision["promoted"])
+    return StageOutcome(values)
+
+
+def inputs(cfg: Config) -> list[Path]:
+    """What the stage reads besides the models: the task files and their data."""
+    from danlu.evaluate.task import task_inputs
+
+    return [p for f in task_files(cfg.evaluate.tasks, cfg.root) for p in task_inputs(f)]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from danlu.finetune.records import Quarantined, Record, Rejected, json_type, read_kept
+from danlu.records import Quarantined, Record, Rejected, json_type, read_kept
 from danlu.tokens.chat import ROLES
 
 CHAT_ROLES = {role: role for role in ROLES}

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from danlu.config.project import Config
-from danlu.finetune.records import input_files
+from danlu.records import input_files
 
 
 def project_ref(cfg: Config, path: Path) -> str:

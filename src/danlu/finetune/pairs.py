@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from danlu.finetune.preferences import PreferencePair
-from danlu.finetune.records import Quarantined
+from danlu.records import Quarantined
 from danlu.tokens.chat import IGNORE_INDEX, encode_conversation
 
 

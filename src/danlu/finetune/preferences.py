@@ -10,7 +10,7 @@ from pathlib import Path
 
 from danlu.finetune.formats import (SHAREGPT_ROLES, alpaca_prompt, chat_messages,
                                     sharegpt_messages, text_field)
-from danlu.finetune.records import Quarantined, Record, Rejected, json_type, read_kept
+from danlu.records import Quarantined, Record, Rejected, json_type, read_kept
 
 SIDES = ("chosen", "rejected")
 UNKNOWN_PAIR = ("unknown format: expected prompt/chosen/rejected, chosen/rejected conversations, "

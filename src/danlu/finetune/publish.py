@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from danlu.finetune.records import Quarantined, quarantine_text, reason_counts
+from danlu.records import Quarantined, quarantine_text, reason_counts
 from danlu.train.publish import publish_run
 
 QUARANTINE_FILE = "quarantine.jsonl"

@@ -31,6 +31,7 @@ from danlu.sample.preferences import preference_pairs
 from danlu.sample.crawl_files import write_corrupt_crawl, write_crawl
 from danlu.sample.crawl_plan import plan_pages
 from danlu.sample.doc_blocks import Doc, split_pages
+from danlu.sample.eval_tasks import write_eval_tasks
 from danlu.sample.heldout import TrainingText, heldout_passages
 from danlu.sample.roles import assign_roles
 from danlu.sample.sources import MODULES
@@ -101,8 +102,8 @@ def build_sample(out_dir: Path) -> dict:
         pairs = preference_pairs(sft, random.Random(SEED + 1))
         write_jsonl(tmp / "sft" / "preferences.jsonl", pairs)
         passages = [{"id": f"heldout-{number:03d}", "text": text} for number, text in enumerate(heldout, start=1)]
-        write_jsonl(tmp / "eval" / "heldout.jsonl", passages)
         write_jsonl(tmp / "eval" / "prompts.jsonl", prompts)
+        task_items = write_eval_tasks(tmp / "eval" / "tasks", passages, prompts)
         files = {
             path.relative_to(tmp).as_posix(): {"sha256": sha256_file(path), "size": path.stat().st_size}
             for path in sorted(tmp.rglob("*"))
@@ -127,6 +128,7 @@ def build_sample(out_dir: Path) -> dict:
                 "preferences": len(pairs),
                 "heldout": len(heldout),
                 "prompts": len(prompts),
+                "eval_task_items": task_items,
             },
             "corrupt_files": [corrupt],
             "files": files,

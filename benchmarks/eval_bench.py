@@ -15,9 +15,10 @@ acc_norm come from the harness; its time is that of `HFLM.loglikelihood` (tokeni
 scoring every (context, continuation) pair), measured by a subclass; the harness's setup
 around it (datasets, task building, metrics) is shown apart. Ours: `loglikelihoods` (tokenising
 and scoring) on the folder as `load_model` loads it; the metrics follow from choice_metrics.
-Batch size: lm-eval's counts rows (one per ending), ours contexts (all endings of a context
-share its forward pass): --batch-size is given to both as they define it; --our-batch-size
-sets ours apart (e.g. a quarter, for the same rows per forward).
+--batch-size goes to both: lm-eval runs that many rows (one per ending) per forward; danlu
+runs that many contexts, then their endings that many rows per forward, so no forward of ours
+holds more rows than one of lm-eval's. Pass --threads 1 on a shared machine: torch's threads
+spin against other jobs' and blur the figures.
 
 Both must agree: acc and acc_norm equal, per-item log-likelihoods reported. The CPU timing is
 only as good as the machine is quiet. The last line is `eval_vs_lm_eval=RATIO`: our items/s
@@ -145,8 +146,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--our-batch-size", type=int, default=None,
-                        help="contexts per forward for danlu (default: --batch-size)")
     parser.add_argument("--model", type=Path, default=None, help="a saved model folder")
     parser.add_argument("--preset", default="d6")
     parser.add_argument("--vocab", type=int, default=8192)
@@ -154,26 +153,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's)")
     args = parser.parse_args(argv)
 
-    # lm-eval reads the task's JSON through `datasets`: offline, with a cache of our own.
-    work = Path(tempfile.mkdtemp(prefix="eval-bench-"))
-    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-                      HF_DATASETS_CACHE=str(work / "hf-datasets"), TOKENIZERS_PARALLELISM="false")
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
     items = read_items(args.data, args.items)
-    model_dir = args.model or build_model_folder(args, work)
-    ours = run_ours(model_dir, items, args.our_batch_size or args.batch_size)
-    theirs = run_lm_eval(model_dir, items, args.batch_size, work)
+    with tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:
+        work = Path(tmp)
+        # lm-eval reads the task's JSON through `datasets`: offline, with a cache of our own.
+        os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+                          HF_DATASETS_CACHE=str(work / "hf-datasets"),
+                          TOKENIZERS_PARALLELISM="false")
+        model_dir = args.model or build_model_folder(args, work)
+        ours = run_ours(model_dir, items, args.batch_size)
+        theirs = run_lm_eval(model_dir, items, args.batch_size, work)
 
     worst = max(abs(a - b) for mine, peer in zip(ours["lls"], theirs["lls"])
                 for a, b in zip(mine, peer))
     n = len(items)
     print(f"\n{n} HellaSwag items ({sum(len(i['endings']) for i in items)} endings), "
-          f"batch size {args.batch_size} rows (lm-eval) / "
-          f"{args.our_batch_size or args.batch_size} contexts (danlu), "
-          f"{torch.get_num_threads()} threads")
+          f"batch size {args.batch_size}, {torch.get_num_threads()} threads")
     print(f"{'scorer':14} {'seconds':>8} {'items/s':>8} {'acc':>7} {'acc_norm':>9}")
     for name, run in (("danlu", ours), ("lm-eval HFLM", theirs)):
         print(f"{name:14} {run['seconds']:8.1f} {n / run['seconds']:8.2f} "

@@ -21,22 +21,30 @@ def _subflow(name: str):
         cfg = load_config(params_path, overrides)
         with shard_runner(prefect_shard_runner):
             record = asdict(run_stage(name, cfg, parent_run_id=parent_run_id, force=force))
-        if name == "curate":
-            _publish_curate_stats(cfg)
+        if name in MARKDOWN_ARTIFACTS:
+            _publish_markdown(cfg, name)
         return record
 
     return stage_flow
 
 
-def _publish_curate_stats(cfg) -> None:
-    """The per-step table of stats.md as a Prefect artifact (also when the stage was cached:
-    it still describes the outputs in place)."""
-    from danlu.curate.run import STATS_MARKDOWN
+# stage -> (its Markdown output, the artifact's key, description)
+MARKDOWN_ARTIFACTS = {
+    "curate": ("stats.md", "danlu-curate-stats", "curate: documents and bytes removed per step"),
+    "evaluate": ("report.md", "danlu-report-card",
+                 "the report card: every task on every model, the champion gate, the stages "
+                 "(its plots are in outputs/evaluate and the MLflow run)"),
+}
 
-    path = cfg.out_dir("curate") / STATS_MARKDOWN
+
+def _publish_markdown(cfg, name: str) -> None:
+    """A stage's Markdown output as a Prefect artifact (also when the stage was reused: it
+    still describes the outputs in place)."""
+    filename, key, description = MARKDOWN_ARTIFACTS[name]
+    path = cfg.out_dir(name) / filename
     if path.exists():
-        create_markdown_artifact(markdown=path.read_text(encoding="utf-8"), key="danlu-curate-stats",
-                                 description="curate: documents and bytes removed per step")
+        create_markdown_artifact(markdown=path.read_text(encoding="utf-8"), key=key,
+                                 description=description)
 
 
 SUBFLOWS = {name: _subflow(name) for name in ORDER}

@@ -62,7 +62,14 @@ def test_every_stage_ran_and_wrote_its_outputs(first_run: dict, project: Path):
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     assert (out / "sft" / "model" / "tokenizer_config.json").is_file()
     report = (out / "evaluate" / "report.md").read_text()
-    assert "bits per byte" in report.lower()
+    assert "bits_per_byte" in report and "tasks.png" in report and "losses.png" in report
+    results = json.loads((out / "evaluate" / "results.json").read_text())
+    assert [t["name"] for t in results["tasks"]] == ["cloze", "heldout", "replies", "statements"]
+    assert [m["label"] for m in results["models"]] == ["base", "sft (full)", "chat (dpo)"]
+    for task in results["tasks"]:
+        assert set(task["metrics"]) >= {"base", "sft (full)", "chat (dpo)"}, task["name"]
+        assert task["dirty"] == 0, task["name"]  # the sample's tasks are held out
+    assert "signature" in report.lower() or "nrefs:1" in report
 
 
 def test_mlflow_has_a_parent_run_with_a_nested_run_per_stage(first_run: dict, project: Path):
@@ -133,6 +140,12 @@ def test_models_are_registered_with_alias_and_lineage(first_run: dict, project: 
     assert chat["dpo"].tags["data_sha256"] != chat["sft"].tags["data_sha256"]  # pairs, not chats
     reward = c.get_model_version_by_alias(cfg.registry.reward_model, "candidate")
     assert reward.tags["base_model_version"] == str(chat["sft"].version)
+    # no champion before: the gate makes the first base and final chat versions champions
+    for name in (cfg.registry.base_model, cfg.registry.chat_model):
+        champion = c.get_model_version_by_alias(name, "champion")
+        assert champion.version == c.get_model_version_by_alias(name, "candidate").version
+        assert champion.tags["gate.decision"] == "promoted" and champion.tags["gate.metric"] == "core"
+    assert chat["sft"].tags.get("gate.decision") is None  # only the final chat model is gated
 
 
 def test_summary_artifact_is_published(first_run: dict):
@@ -149,6 +162,21 @@ def test_summary_artifact_is_published(first_run: dict):
     artifacts = asyncio.run(read())
     assert any("danlu-base" in a.data for a in artifacts)
     assert "| curate | ran |" in first_run["markdown"]
+
+
+def test_report_card_is_a_prefect_artifact(first_run: dict, project: Path):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["danlu-report-card"])))
+
+    (artifact, *_) = asyncio.run(read())
+    assert artifact.data == (project / "outputs" / "evaluate" / "report.md").read_text()
 
 
 def test_curate_stats_table_is_a_prefect_artifact(first_run: dict, project: Path):

@@ -75,7 +75,8 @@ def test_scores_are_the_log_probabilities_of_bos_text(model, tokenizer):
     scores = loglikelihoods(model, tokenizer, requests, batch_size=2, max_length=64)
     # the trailing space of "a dog ran " moves to the continuation, as lm-eval moves it
     expected = [[by_hand(model, tokenizer, "the cat sat on", c) for c in (" the mat", " a")],
-                [by_hand(model, tokenizer, "a dog ran", c) for c in (" quickly", " under the big tree")]]
+                [by_hand(model, tokenizer, "a dog ran", c)
+                 for c in (" quickly", " under the big tree")]]
     for got, want in zip(scores, expected):
         assert got == pytest.approx(want, abs=1e-4)
     assert all(score < 0 for row in scores for score in row)

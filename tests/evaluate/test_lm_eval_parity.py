@@ -104,10 +104,10 @@ def check_parity(model_dir: Path, items: list[dict], tmp_path: Path) -> None:
 
     metrics = choice_metrics(ours, [item["gold"] for item in items],
                              [item["choices"] for item in items])
-    assert metrics["pred"] and [float(p == item["gold"]) for p, item in
-                                zip(metrics["pred"], items)] == [s["acc"] for s in samples]
-    assert [float(p == item["gold"]) for p, item in zip(metrics["pred_norm"], items)] == \
-        [s["acc_norm"] for s in samples]
+    # item by item, the same right and wrong answers
+    for key, metric in (("pred", "acc"), ("pred_norm", "acc_norm")):
+        hits = [float(pred == item["gold"]) for pred, item in zip(metrics[key], items)]
+        assert hits == [sample[metric] for sample in samples], metric
     assert metrics["acc"] == pytest.approx(results["acc,none"], abs=1e-9)
     assert metrics["acc_norm"] == pytest.approx(results["acc_norm,none"], abs=1e-9)
 

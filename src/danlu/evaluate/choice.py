@@ -4,7 +4,7 @@ Each (context, continuation) pair is tokenised and truncated exactly as lm-eval'
 `add_bos_token=True`, and scored as the sum of the continuation tokens' float32 log-softmax. HFLM
 runs every choice's whole row through the model; here a context runs once for all its choices:
 its KV cache is copied to one row per choice and only the continuations run again, so a
-four-choice item costs about one context plus four endings instead of four contexts.
+four-choice item costs about one context and four endings instead of four of each.
 
 A peft prompt-learning model (prompt, P- or prefix tuning) puts its virtual tokens before the
 input, so a cache and positions built here would not line up with them: it is scored the plain
@@ -93,8 +93,9 @@ def loglikelihoods(model: Any, tokenizer: Any, requests: Sequence[ChoiceRequest]
                    ) -> list[list[float]]:
     """Summed log-probability of each continuation given its context, in input order.
 
-    batch_size counts contexts per forward on the shared path and rows on the plain one (as
-    lm-eval counts them). share_context=None shares unless the model is a prompt-learning one.
+    batch_size counts contexts per forward on the shared path (their continuations then run
+    batch_size rows per forward) and rows on the plain one, as lm-eval counts them.
+    share_context=None shares unless the model is a prompt-learning one.
     """
     import torch
 

@@ -97,8 +97,8 @@ def gate_decisions(cfg: Config, results: dict, champions: dict[str, str | None])
     decisions = []
     for role in GATED:
         name = _registered_name(cfg, role)
-        candidate = next(m for m in results["models"] if m["role"] == role)
-        if candidate["version"] is None:
+        candidate = next((m for m in results["models"] if m["role"] == role), None)
+        if candidate is None or candidate["version"] is None:
             log.info("gate %s: this run's model is not registered; nothing to gate", name)
             continue
         champion = champions.get(role)

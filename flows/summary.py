@@ -11,6 +11,16 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 10 else f"{value:.4g}"
 
 
+def _gated(records: list[dict], name: str, cfg: Config) -> str:
+    """What the evaluate stage's champion gate decided for the name's new version, if it ran."""
+    metrics = next((r["metrics"] for r in records if r["name"] == "evaluate"), {})
+    promoted = metrics.get(f"gate.{name}.promoted")
+    if promoted is None:
+        return ""
+    alias = f"`@{cfg.registry.champion_alias}`"
+    return f"; promoted to {alias}" if promoted else f"; not promoted to {alias} (see the report card)"
+
+
 def summary_markdown(records: list[dict], run_id: str, cfg: Config) -> str:
     lines = ["# danlu pipeline run", "",
              f"MLflow parent run `{run_id}` in experiment `{cfg.tracking.experiment}` "
@@ -26,6 +36,7 @@ def summary_markdown(records: list[dict], run_id: str, cfg: Config) -> str:
         last = {name: v for _, name, v in models}  # the alias ends on a name's last version
         lines += ["", "## Registered models", ""]
         lines += [f"- `{name}` version {v} from {stage}"
-                  + (f" (alias `@{cfg.registry.alias}`)" if last[name] == v else "")
+                  + (f" (alias `@{cfg.registry.alias}`{_gated(records, name, cfg)})"
+                     if last[name] == v else "")
                   for stage, name, v in models]
     return "\n".join(lines) + "\n"

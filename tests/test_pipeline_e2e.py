@@ -162,6 +162,7 @@ def test_summary_artifact_is_published(first_run: dict):
     artifacts = asyncio.run(read())
     assert any("danlu-base" in a.data for a in artifacts)
     assert "| curate | ran |" in first_run["markdown"]
+    assert "(alias `@candidate`; promoted to `@champion`)" in first_run["markdown"]
 
 
 def test_report_card_is_a_prefect_artifact(first_run: dict, project: Path):

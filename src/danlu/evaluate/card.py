@@ -108,6 +108,8 @@ def _number(value: object) -> str:
     value = float(value)
     if not math.isfinite(value):
         return str(value)
+    if value.is_integer() and abs(value) >= 100:
+        return str(int(value))  # a count that went through a float (stage records)
     return f"{value:.4f}" if abs(value) < 100 else f"{value:.2f}"
 
 

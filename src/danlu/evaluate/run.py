@@ -92,8 +92,6 @@ def evaluate(tasks: Sequence[Task], models: Sequence[ModelEntry], out_dir: Path,
         for name in OUTPUT_FILES:
             if (out_dir / name).exists():
                 tracker.log_artifact(out_dir / name, ARTIFACT_FOLDER)
-    for decision in results["gate"]:
-        log.info("gate %s v%s: %s", decision["name"], decision["candidate"], decision["reason"])
     return EvaluateResult(out_dir=out_dir, results=results, values=values)
 
 

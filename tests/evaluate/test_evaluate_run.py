@@ -85,7 +85,8 @@ def test_every_kind_scored_for_every_model_and_written_whole(tasks, model_dir, t
     assert "unigram baseline" in by_name["lm"]["metrics"]
     mc = by_name["mc"]["metrics"]["base"]
     assert 0 <= mc["acc"] <= 1 and mc["centered"] == pytest.approx((mc["acc_norm"] - 1 / 3) / (2 / 3))
-    assert set(by_name["cls"]["metrics"]["base"]) == {"acc", "macro_f1", "centered"}
+    assert set(by_name["cls"]["metrics"]["base"]) == {"acc", "macro_f1", "centered", "too_long"}
+    assert mc["too_long"] == 0
     assert by_name["gen"]["signatures"]["bleu"].startswith("nrefs:1")
     core = np.mean([by_name["mc"]["metrics"]["base"]["centered"],
                     by_name["cls"]["metrics"]["base"]["centered"]])
@@ -161,6 +162,20 @@ def test_a_failure_leaves_the_previous_outputs_whole(tasks, model_dir, tmp_path,
         run(tasks[1:2], two_models(model_dir)[:1], out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_item_whose_choice_outgrows_the_context_is_left_out(model_dir, tmp_path):
+    long_choice = " ".join(["house"] * 40)
+    jsonl(tmp_path / "mc.jsonl", [{"q": "the cat", "c": ["sat", "ran"], "g": 0},
+                                  {"q": "the dog", "c": ["sat", long_choice], "g": 1},
+                                  {"q": "a bird", "c": ["sang", "ran"], "g": 0}])
+    task = load_task(write(tmp_path / "mc.yaml", "kind: choice\ndata: mc.jsonl\n"
+                           "context: '{q}'\nchoices: c\ngold: g\n"))
+    result = run([task], two_models(model_dir)[:1], tmp_path / "out")
+    metrics = result.results["tasks"][0]["metrics"]["base"]
+    assert metrics["too_long"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["1", "3"]  # scored on the two that fit
 
 
 def test_a_missing_model_folder_is_named(tasks, tmp_path):

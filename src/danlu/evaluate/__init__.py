@@ -1,5 +1,7 @@
-"""The evaluate stage: held-out loss, perplexity and bits per byte of both models against a
-unigram baseline (lm.py), chat replies scored against references (samples.py, similarity.py),
-and the report card (report.py).
+"""The evaluate stage: a suite of tasks (task.py reads a task file and its data, task_data.py the
+formats) scored by kind (kinds.py: perplexity with lm.py, multiple choice and classification
+with choice.py, generation with textmetrics.py and similarity.py) on every model (suite.py),
+checked for overlap with the training data (decontaminate.py), the champion gate
+(danlu.tracking.promote) and the report card (card.py, plots.py, markdown.py).
 
-stage.py is the entry; run.py the work; inputs.py reads the held-out sets."""
+stage.py is the entry (which models, the registry's champions, the gate); run.py the work."""

@@ -8,11 +8,14 @@ sampled) text scored by BLEU, chrF, ROUGE-L, exact match or token F1.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from danlu.evaluate.task import Item, Task
+
+log = logging.getLogger("danlu.evaluate")
 
 Rows = list[dict]
 
@@ -49,25 +52,40 @@ def score_perplexity(model: Any, tokenizer: Any, task: Task, items: Sequence[Ite
 
 
 def _choice_lls(model, tokenizer, task: Task, items: Sequence[Item], *, context_length: int,
-                batch_size: int) -> list[list[float]]:
-    from danlu.evaluate.choice import ChoiceRequest, loglikelihoods
+                batch_size: int) -> tuple[list[Item], list[list[float]]]:
+    """(the items that fit, their choices' log-likelihoods). An item with a choice longer than
+    the model's context cannot be scored (lm-eval stops there): it is left out and logged."""
+    from danlu.evaluate.choice import ChoiceRequest, encode_pair, loglikelihoods
 
     delimiter = task.spec.delimiter
     requests = [ChoiceRequest(i.context, tuple(delimiter + c for c in i.choices)) for i in items]
-    return loglikelihoods(model, tokenizer, requests, batch_size=batch_size,
-                          max_length=context_length)
+    fits = [all(len(encode_pair(tokenizer, r.context, c)[1]) <= context_length
+                for c in r.continuations) for r in requests]
+    if not all(fits):
+        log.warning("%s: %d of %d items have a choice longer than the context (%d tokens): "
+                    "not scored", task.name, fits.count(False), len(items), context_length)
+    kept = [i for i, ok in zip(items, fits, strict=True) if ok]
+    if not kept:
+        return [], []
+    lls = loglikelihoods(model, tokenizer, [r for r, ok in zip(requests, fits, strict=True) if ok],
+                         batch_size=batch_size, max_length=context_length)
+    return kept, lls
 
 
 def score_choice(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
                  context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
     from danlu.evaluate.choice import centered_accuracy, choice_metrics
 
-    lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
-                      batch_size=batch_size)
+    scored, lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
+                              batch_size=batch_size)
+    if not scored:
+        return {"too_long": len(items)}, []
+    too_long, items = len(items) - len(scored), scored
     golds = [i.gold for i in items]
     result = choice_metrics(lls, golds, [list(i.choices) for i in items])
     metrics = {k: float(result[k]) for k in ("acc", "acc_norm", "acc_bytes")}
     metrics["centered"] = centered_accuracy(metrics["acc_norm"], [len(i.choices) for i in items])
+    metrics["too_long"] = too_long
     rows = [{"id": i.id, "gold": i.gold, "lls": ll, "pred": pred, "pred_norm": pred_norm}
             for i, ll, pred, pred_norm in zip(items, lls, result["pred"], result["pred_norm"],
                                               strict=True)]
@@ -78,8 +96,11 @@ def score_classify(model: Any, tokenizer: Any, task: Task, items: Sequence[Item]
                    context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
     from danlu.evaluate.choice import centered_accuracy
 
-    lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
-                      batch_size=batch_size)
+    scored, lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
+                              batch_size=batch_size)
+    if not scored:
+        return {"too_long": len(items)}, []
+    too_long, items = len(items) - len(scored), scored
     # Label words are short and fixed per task: their summed likelihood is the decision, as
     # a classifier's logit would be; no length normalisation.
     predictions = [max(range(len(ll)), key=ll.__getitem__) for ll in lls]
@@ -87,7 +108,8 @@ def score_classify(model: Any, tokenizer: Any, task: Task, items: Sequence[Item]
     accuracy = sum(p == g for p, g in zip(predictions, golds, strict=True)) / len(items)
     labels = list(task.spec.labels)
     metrics = {"acc": accuracy, "macro_f1": macro_f1(predictions, golds, len(labels)),
-               "centered": centered_accuracy(accuracy, [len(labels)] * len(items))}
+               "centered": centered_accuracy(accuracy, [len(labels)] * len(items)),
+               "too_long": too_long}
     rows = [{"id": i.id, "gold": labels[i.gold], "pred": labels[p], "lls": ll}
             for i, p, ll in zip(items, predictions, lls, strict=True)]
     return metrics, rows

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from danlu.atomic import atomic_dir
 from danlu.config.evaluate import EvaluateConfig
@@ -93,13 +92,3 @@ def evaluate(tasks: Sequence[Task], models: Sequence[ModelEntry], out_dir: Path,
             if (out_dir / name).exists():
                 tracker.log_artifact(out_dir / name, ARTIFACT_FOLDER)
     return EvaluateResult(out_dir=out_dir, results=results, values=values)
-
-
-def describe(results: dict[str, Any]) -> str:
-    """One log line per model: its primary numbers."""
-    parts = []
-    for model in results["models"]:
-        label = model["label"]
-        core = results["aggregate"].get(label, {}).get("core")
-        parts.append(f"{label}: core {core:.3f}" if core is not None else label)
-    return "; ".join(parts)

@@ -38,7 +38,7 @@ RESULTS = {
          "clean_only": True, "chance": 0.25, "primary": "acc_norm", "num_fewshot": 2,
          "metrics": {label: {"acc": acc, "acc_norm": acc + 0.03, "centered": (acc - 0.25) / 0.75}
                      for label, acc in zip(MODELS, [0.27, 0.30, 0.32, 0.28])},
-         "seconds": {"base": 1.5, "chat (dpo)": 2.5}},
+         },
         {"name": "qa_short", "kind": "generate", "items": 20, "dirty": 1, "scored": 20,
          "clean_only": False, "chance": None, "primary": "bleu",
          "metrics": {"base": {"bleu": 3.2, "chrf": 20.5, "exact_match": 0.0},
@@ -131,7 +131,7 @@ def test_task_tables_have_every_metric_and_the_bleu_signature_beside_the_score()
     heldout = {row[0]: row[1:] for row in table_after(card(), "### heldout")}
     assert heldout["tokens"] == ["12345", "—", "12345", "—", "12345"]  # counts stay integers
     cloze = {row[0]: row[1:] for row in table_after(card(), "### sample-cloze")}
-    assert cloze["time"] == ["1.5s", "—", "2.5s", "—"]
+    assert "time" not in cloze  # timings live in the log: the card stays the same bytes
     assert "Primary metric acc\\_norm (higher is better); chance 0.2500; 2-shot; 97 items " \
            "scored." in card()
 
@@ -302,3 +302,20 @@ def test_a_malformed_curve_names_its_file(tmp_path):
     bad.write_text("step,train\n1,2.0\n")
     with pytest.raises(DataError, match="no loss, val_loss column"):
         plot_losses({"sft": bad}, tmp_path / "losses.png")
+
+
+def test_samples_show_prompt_generation_and_reference_escaped():
+    samples = {"qa_short / base": [{"prompt": "Q: a|b?", "prediction": "*yes*",
+                                    "references": ["yes"]}]}
+    text = card(results={**RESULTS, "samples": samples})
+    (row,) = table_after(text, "### qa\\_short / base")[2:]
+    assert row == ["Q: a\\|b?", "\\*yes\\*", "yes"]
+    assert "## Samples" not in card(results={**RESULTS, "samples": {}})
+
+
+def test_a_candidate_that_already_is_champion_reads_so():
+    gate = [{"name": "danlu-chat", "candidate": "3", "champion": "3", "metric": "core",
+             "candidate_score": 0.1, "champion_score": 0.1, "promoted": False,
+             "reason": "already champion"}]
+    assert "version 3 already is the champion; nothing moved" in card(
+        results={**RESULTS, "gate": gate})

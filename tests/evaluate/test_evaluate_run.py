@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from danlu.config.evaluate import EvaluateConfig, GateConfig
+from danlu.config.evaluate import DecontaminateConfig, EvaluateConfig, GateConfig
 from danlu.evaluate import run as run_module
 from danlu.evaluate.lm import unigram_metrics
 from danlu.evaluate.run import OUTPUT_FILES, evaluate
@@ -54,7 +54,10 @@ def tasks(tmp_path_factory):
 
 
 SETTINGS = EvaluateConfig(tasks=["*.yaml"], batch_size=3, max_new_tokens=4, num_samples=2,
-                          gate=GateConfig(metric="core", higher_is_better=True, margin=0.0))
+                          decontaminate=DecontaminateConfig(enabled=True, ngram=13,
+                                                            clean_only=False),
+                          gate=GateConfig(metric="core", higher_is_better=True, margin=0.0),
+                          cost_per_hour=0)
 
 
 def run(tasks, models, out_dir, **kwargs):

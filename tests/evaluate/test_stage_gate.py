@@ -76,3 +76,30 @@ def test_the_same_weights_are_not_registered_twice_and_stay_champion(cfg, tiny_m
     (decision,) = gate_decisions(cfg, results_for(entries, {"chat (dpo)": 0.1}), champions)
     assert not decision["promoted"] and decision["reason"] == "already champion"
     assert [str(v.version) for v in client(cfg).search_model_versions(f"name = '{name}'")] == ["1"]
+
+
+@pytest.mark.parametrize("gate, match", [
+    ({"metric": "cor"}, "expected core or <task>.<metric>"),
+    ({"metric": "heldout.acc"}, "task heldout gives bits_per_byte, loss, perplexity"),
+    ({"metric": "heldout.bits_per_byte"}, "better when lower; set higher_is_better: false"),
+    ({"metric": "cloze.acc_norm", "higher_is_better": False}, "set higher_is_better: true"),
+])
+def test_a_gate_metric_the_tasks_do_not_give_is_a_config_error(tmp_path, repo_root, gate, match):
+    from danlu.errors import ConfigError
+    from danlu.evaluate.stage import check_gate_metric
+    from danlu.sample.eval_tasks import write_eval_tasks
+
+    passages = [{"id": f"h{n}", "text": " ".join(f"word{n}x{k}" for k in range(80))}
+                for n in range(4)]
+    prompts = [{"id": f"p{n}", "messages": [{"role": "user", "content": f"q{n}?"}],
+                "reference": f"answer {n}"} for n in range(3)]
+    write_eval_tasks(tmp_path / "data" / "eval" / "tasks", passages, prompts)
+    (tmp_path / "params.yaml").write_text((repo_root / "params.yaml").read_text())
+    overrides = [f"evaluate.gate.{k}={v}" for k, v in gate.items()]
+    cfg = load_config(tmp_path / "params.yaml", overrides)
+    from danlu.evaluate.stage import load_tasks
+
+    tasks = load_tasks(cfg)
+    with pytest.raises(ConfigError, match=match):
+        check_gate_metric(cfg, tasks)
+    check_gate_metric(load_config(tmp_path / "params.yaml"), tasks)  # the default is right

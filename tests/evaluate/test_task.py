@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from danlu.errors import ConfigError, DataError
-from danlu.evaluate.task import load_task, task_files, task_folders, task_inputs
+from danlu.evaluate.task import load_task, task_files, task_folders
 
 
 def write(path: Path, text: str) -> Path:
@@ -32,7 +32,7 @@ def test_choice_task_reads_fields_through_templates(tmp_path):
     assert item.choices == ("a1", "b1", "c1") and item.gold == 1
     assert item.id == "2"  # no id field: the line number
     assert task.chance == pytest.approx(1 / 3)
-    assert "b1" in task.item_text(item) and "question 1" in task.item_text(item)
+    assert item.texts == ("question 1", "a1", "b1", "c1")  # its own strings, for decontamination
 
 
 def test_gold_may_be_the_choice_text(tmp_path):
@@ -92,7 +92,6 @@ def test_generate_task_from_line_aligned_files_and_env_paths(tmp_path, monkeypat
         "prompt: \"German: {de}\\nEnglish:\"\nreference: en\nstop: [\"\\n\"]\nmetrics: [bleu]\n")))
     assert [i.references for i in task.items] == [("a dog",), ("a cat",)]
     assert task.items[1].context == "German: eine Katze\nEnglish:"
-    assert task_inputs(task.path)[1:] == [tmp_path / "t.de.gz", tmp_path / "t.en.gz"]
     assert task.chance is None
 
 
@@ -173,3 +172,43 @@ def test_task_files_expand_globs_and_refuse_empty_ones(tmp_path):
     with pytest.raises(ConfigError, match="matches no task file"):
         task_files(["nowhere/*.yaml"], tmp_path)
     assert task_folders(["tasks/*.yaml", "other.yaml"], tmp_path) == [tmp_path / "tasks", single]
+
+
+def test_a_gold_answer_that_reads_as_a_number_is_the_choice_text(tmp_path):
+    jsonl(tmp_path / "d.jsonl", [{"q": "1 + 1", "c": ["1", "2", "3"], "g": "2"},
+                                 {"q": "x", "c": ["a", "b"], "g": "1"}])
+    task = load_task(write(tmp_path / "t.yaml", "kind: choice\ndata: d.jsonl\ncontext: '{q}'\n"
+                           "choices: c\ngold: g\n"))
+    assert [i.gold for i in task.items] == [1, 1]  # "2" is the text of choice 1; "1" an index
+
+
+def test_a_limit_keeps_the_prompts_of_a_full_run(tmp_path):
+    jsonl(tmp_path / "mc.jsonl", MC)
+    spec = ("kind: choice\ndata: mc.jsonl\ncontext: '{q}'\nchoices: opts\ngold: answer\n"
+            "num_fewshot: 3\n")
+    full = load_task(write(tmp_path / "t.yaml", spec))
+    limited = load_task(tmp_path / "t.yaml", limit=2)
+    assert [i.context for i in limited.items] == [i.context for i in full.items[:2]]
+
+
+def test_a_byte_order_mark_does_not_stick_to_the_first_column(tmp_path):
+    (tmp_path / "d.tsv").write_bytes("\ufeffQuality\ttext\n1\tfine\n".encode("utf-8"))
+    task = load_task(write(tmp_path / "t.yaml", "kind: classify\ndata: d.tsv\ncontext: '{text}'\n"
+                           "label: Quality\nlabels: {0: bad, 1: good}\n"))
+    assert task.items[0].gold == 1  # numeric YAML keys are read as the data's text
+
+
+def test_unquoted_yes_and_no_labels_are_explained(tmp_path):
+    jsonl(tmp_path / "d.jsonl", [{"t": "x", "l": "yes"}])
+    path = write(tmp_path / "t.yaml", "kind: classify\ndata: d.jsonl\ncontext: '{t}'\n"
+                 "label: l\nlabels: {yes: yes, no: no}\n")
+    with pytest.raises(ConfigError, match="quote each label"):
+        load_task(path)
+
+
+def test_line_aligned_files_split_on_newlines_only(tmp_path):
+    write(tmp_path / "a.txt", "one\u2028still one\r\ntwo\n")
+    write(tmp_path / "b.txt", "1\n2\n")
+    task = load_task(write(tmp_path / "t.yaml", "kind: generate\ndata: {a: a.txt, b: b.txt}\n"
+                           "prompt: '{a}'\nreference: b\n"))
+    assert [i.context for i in task.items] == ["one\u2028still one", "two"]

@@ -8,9 +8,10 @@ from danlu.config.section import Section
 
 
 class DecontaminateConfig(Section):
-    enabled: bool = True
-    ngram: int = Field(default=13, ge=4, description="words per n-gram (GPT-3: 13)")
-    clean_only: bool = Field(default=False, description="score only items without overlap")
+    enabled: bool
+    # 8 is the floor: shorter texts are checked by their 8-grams, GPT-3's smallest N
+    ngram: int = Field(ge=8, description="words per n-gram (GPT-3: 13)")
+    clean_only: bool = Field(description="score only items without overlap")
 
 
 class GateConfig(Section):
@@ -24,7 +25,7 @@ class EvaluateConfig(Section):
     batch_size: int = Field(ge=1, description="contexts per forward pass (memory only)")
     max_new_tokens: int = Field(ge=1, description="the registered models' generation length")
     num_samples: int = Field(ge=0, description="rows per generation task in the report")
-    decontaminate: DecontaminateConfig = DecontaminateConfig()
+    decontaminate: DecontaminateConfig
     gate: GateConfig
-    cost_per_hour: float = Field(default=0, ge=0,
-                                 description="machine price per hour for the report (0: none)")
+    cost_per_hour: float = Field(ge=0, description="machine price per hour for the report "
+                                 "(0: none)")

@@ -28,6 +28,8 @@ ADDED_KEYS = {
     "evaluate.tasks": ("0.4", "[data/eval/tasks/*.yaml]"),
     "evaluate.batch_size": ("0.4", "8"),
     "evaluate.gate": ("0.4", "{metric: core, higher_is_better: true, margin: 0.0}"),
+    "evaluate.decontaminate": ("0.4", "{enabled: true, ngram: 13, clean_only: false}"),
+    "evaluate.cost_per_hour": ("0.4", "0"),
 }
 
 # Sections renamed in a release: old name -> (release, new name, what else changed).

@@ -221,9 +221,6 @@ def _task_table(task: Mapping, labels: list[str]) -> list[str]:
             rows.append([f"**{name}**", *_scores(values, lower)])
         else:
             rows.append([name, *map(_number, values)])
-    if task.get("seconds"):
-        seconds = [task["seconds"].get(label) for label in columns]
-        rows.append(["time", *(NONE if s is None else _duration(s) for s in seconds)])
     return _table(["metric", *map(_text, columns)], ["---", *["---:"] * len(columns)], rows)
 
 
@@ -267,7 +264,9 @@ def _gate_sentence(d: Mapping) -> str:
     scores = f"{metric} {_number(d.get('candidate_score'))}"
     if champion:
         scores += f" against {_number(d.get('champion_score'))}"
-    if d.get("promoted"):
+    if d.get("champion") and d.get("champion") == d.get("candidate"):
+        verdict = f"{candidate} already is the champion; nothing moved"
+    elif d.get("promoted"):
         verdict = (f"{candidate} promoted to champion, replacing {champion}" if champion
                    else f"{candidate} promoted to champion; there was none before")
     else:
@@ -275,6 +274,20 @@ def _gate_sentence(d: Mapping) -> str:
                    else f"{candidate} not promoted; there is no champion yet")
     reason = f" Reason: {_text(d['reason'])}" if d.get("reason") else ""
     return f"- **{_text(d['name'])}**: {verdict} ({scores}).{reason}"
+
+
+def _samples_section(samples: Mapping[str, Sequence[Mapping]]) -> list[str]:
+    """The first generations of each generation task, per model, beside their references."""
+    if not any(samples.values()):
+        return []
+    lines = ["## Samples", ""]
+    for title, rows in samples.items():
+        cells = [[escape_markdown(r["prompt"]), escape_markdown(r["prediction"]),
+                  escape_markdown(r["references"][0] if r["references"] else "")]
+                 for r in rows]
+        lines += [f"### {_text(title)}", "",
+                  *_table(["prompt", "generated", "reference"], ["---"] * 3, cells), ""]
+    return lines[:-1]
 
 
 def _gate_section(gate: Sequence[Mapping]) -> list[str]:
@@ -336,6 +349,7 @@ def render_card(results: Mapping, stages: Sequence[Mapping], curves_png: str | N
         _models_section(results.get("models", [])) if labels else [],
         _summary_section(results, labels, tasks_png, total, cost),
         _task_sections(results, labels),
+        _samples_section(results.get("samples", {})),
         _decontamination_section(results.get("tasks", [])),
         _gate_section(results.get("gate", [])),
         _stages_section(records, headlines, cost, curves_png),

@@ -22,7 +22,6 @@ from itertools import chain
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from danlu.errors import ConfigError, DataError
 from danlu.evaluate.similarity import words
@@ -117,8 +116,9 @@ def record_strings(value: object) -> Iterator[str]:
 
 def finetune_texts(paths: Sequence[Path]) -> Iterator[str]:
     """The text of every record of the fine-tuning inputs (files, arrays, saved datasets,
-    folders). A record the stages quarantine or reject is indexed too: over-counting flags an
-    item too many, never one too few."""
+    folders). A record that is not a JSON object (quarantined) holds no text to index; one
+    the stages reject later (no reply, too long) is indexed: over-counting flags an item too
+    many, never one too few."""
     from danlu.records import Quarantined, iter_records
 
     for record in iter_records(paths):
@@ -140,6 +140,8 @@ def training_index(documents_dir: Path | None, finetune_texts: Iterable[str] = (
 
 def document_texts(folder: Path) -> Iterator[str]:
     """The "text" of every document in the curate stage's Parquet parts, a batch at a time."""
+    import pyarrow.parquet as pq
+
     parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not parts:
         raise DataError(f"{folder}: no .parquet parts; expected the curate stage's documents "

@@ -9,6 +9,7 @@ sampled) text scored by BLEU, chrF, ROUGE-L, exact match or token F1.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from danlu.evaluate.task import Item, Task
 log = logging.getLogger("danlu.evaluate")
 
 Rows = list[dict]
+METRIC_UNSAFE = re.compile(r"[^\w.-]")  # what MLflow refuses in a metric name
 
 
 def macro_f1(predictions: Sequence[int], golds: Sequence[int], num_classes: int) -> float:
@@ -47,7 +49,8 @@ def score_perplexity(model: Any, tokenizer: Any, task: Task, items: Sequence[Ite
     for group, group_texts in sorted(groups.items()):
         m = language_model_metrics(model, tokenizer, group_texts, context_length=context_length,
                                    batch_size=batch_size)
-        metrics[f"bits_per_byte.{group}"] = m["bits_per_byte"]
+        # a group is a data value: only the characters MLflow takes in a metric name
+        metrics[f"bits_per_byte.{METRIC_UNSAFE.sub('_', group)}"] = m["bits_per_byte"]
     return metrics, []
 
 
@@ -144,7 +147,7 @@ def generate_text(model: Any, tokenizer: Any, task: Task, item: Item, index: int
 
 def score_generate(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
                    seed: int = 0, **_: Any) -> tuple[dict[str, float], Rows, dict[str, str]]:
-    from danlu.evaluate.textmetrics import generation_metrics
+    from danlu.evaluate.textmetrics import generation_metrics, per_item_scores
 
     spec = task.spec
     predictions = [generate_text(model, tokenizer, task, item, n, seed)
@@ -152,7 +155,9 @@ def score_generate(model: Any, tokenizer: Any, task: Task, items: Sequence[Item]
     references = [list(i.references) for i in items]
     scores, signatures = generation_metrics(predictions, references, spec.metrics,
                                             bleu_tokenize=spec.bleu_tokenize)
-    rows = [{"id": i.id, "prompt": i.context, "prediction": p, "references": list(i.references)}
+    rows = [{"id": i.id, "prompt": i.context, "prediction": p, "references": list(i.references),
+             **per_item_scores(p, list(i.references), spec.metrics,
+                               bleu_tokenize=spec.bleu_tokenize)}
             for i, p in zip(items, predictions, strict=True)]
     return scores, rows, signatures
 

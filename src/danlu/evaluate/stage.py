@@ -11,7 +11,7 @@ from pathlib import Path
 
 from danlu.config.project import Config
 from danlu.evaluate.run import evaluate
-from danlu.evaluate.suite import ModelEntry, model_metric
+from danlu.evaluate.suite import AGGREGATE, ModelEntry, model_metric
 from danlu.evaluate.task import Task, load_task, task_files
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.tracker import Tracker
@@ -36,6 +36,40 @@ def load_tasks(cfg: Config) -> list[Task]:
         raise ConfigError(f"evaluate.tasks: two task files are named {', '.join(duplicated)}; "
                           "give one a `name:`")
     return tasks
+
+
+# the metrics of each kind, and whether lower is better (a gate on them must say so)
+KIND_METRICS = {"perplexity": ({"loss", "perplexity", "bits_per_byte"}, True),
+                "choice": ({"acc", "acc_norm", "acc_bytes", "centered"}, False),
+                "classify": ({"acc", "macro_f1", "centered"}, False)}
+
+
+def check_gate_metric(cfg: Config, tasks: list[Task]) -> None:
+    """evaluate.gate.metric names something these tasks give, in the right direction: a typo
+    would otherwise gate on NaN, and never promote anything."""
+    from danlu.errors import ConfigError
+
+    gate = cfg.evaluate.gate
+    if gate.metric == AGGREGATE:
+        if not any(t.kind in ("choice", "classify") for t in tasks):
+            raise ConfigError(f"evaluate.gate.metric: {AGGREGATE} averages choice and classify "
+                              "tasks, and evaluate.tasks has none")
+        lower = False
+    else:
+        name, _, metric = gate.metric.partition(".")
+        task = next((t for t in tasks if t.name == name), None)
+        if task is None:
+            raise ConfigError(f"evaluate.gate.metric {gate.metric!r}: expected {AGGREGATE} or "
+                              f"<task>.<metric>, with a task of {', '.join(t.name for t in tasks)}")
+        known, lower = KIND_METRICS[task.kind] if task.kind in KIND_METRICS else \
+            (set(task.spec.metrics), False)
+        if metric not in known:
+            raise ConfigError(f"evaluate.gate.metric {gate.metric!r}: task {name} gives "
+                              f"{', '.join(sorted(known))}")
+    if gate.higher_is_better == lower:
+        raise ConfigError(f"evaluate.gate: {gate.metric} is better when "
+                          f"{'lower' if lower else 'higher'}; set higher_is_better: "
+                          f"{'false' if lower else 'true'}")
 
 
 def _registering(cfg: Config, tracker: Tracker) -> bool:
@@ -126,11 +160,13 @@ def _dirty(cfg: Config, tasks: list[Task]) -> dict[str, list[bool]]:
              *cfg.path_list(cfg.dpo.data)]
     index = training_index(cfg.out_dir("curate") / "documents",
                            finetune_texts(list(dict.fromkeys(files))), settings.ngram)
-    dirty = {t.name: dirty_items(index, [t.item_text(i) for i in t.items]) for t in tasks}
+    # each of an item's own strings on its own (question, passage, choices, reference): the
+    # prompt's template and few-shot examples would only dilute what is checked
+    dirty = {t.name: [any(dirty_items(index, i.texts)) for i in t.items] for t in tasks}
     for name, flags in dirty.items():
         if any(flags):
-            log.warning("%s: %d of %d items share a %d-gram with the training data", name,
-                        sum(flags), len(flags), settings.ngram)
+            log.warning("%s: %d of %d items share an n-gram (%d words, or 8 for a short text) "
+                        "with the training data", name, sum(flags), len(flags), settings.ngram)
     return dirty
 
 
@@ -161,6 +197,7 @@ def _unigram(cfg: Config):
 
 def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     tasks = load_tasks(cfg)
+    check_gate_metric(cfg, tasks)
     models, champions = candidates(cfg), {}
     registering = _registering(cfg, tracker)
     if registering:
@@ -178,10 +215,3 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
     for decision in result.results["gate"]:
         values[f"gate.{decision['name']}.promoted"] = int(decision["promoted"])
     return StageOutcome(values)
-
-
-def inputs(cfg: Config) -> list[Path]:
-    """What the stage reads besides the models: the task files and their data."""
-    from danlu.evaluate.task import task_inputs
-
-    return [p for f in task_files(cfg.evaluate.tasks, cfg.root) for p in task_inputs(f)]

@@ -65,6 +65,7 @@ def run_suite(tasks: Sequence[Task], models: Sequence[ModelEntry], *, context_le
 
     from danlu.model.saved import load_model
     from danlu.model.stream import context_length as room_for_tokens
+    from danlu.train.device import pick_device
 
     scored = {t.name: [i for i, d in zip(t.items, dirty.get(t.name, [False] * len(t.items)),
                                         strict=True) if not (clean_only and d)] for t in tasks}
@@ -78,6 +79,7 @@ def run_suite(tasks: Sequence[Task], models: Sequence[ModelEntry], *, context_le
     for entry in models:
         torch.manual_seed(seed)
         model, tokenizer = load_model(entry.folder)
+        model.to(pick_device())  # a GPU when there is one; the scores are float32 either way
         # a prompt-learning model's virtual tokens take places in its context
         n_ctx = min(context_length, room_for_tokens(model))
         for task, result in zip(tasks, task_results, strict=True):

@@ -35,11 +35,11 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from danlu.config.section import Section
 from danlu.errors import ConfigError, DataError
+from danlu.evaluate.decontaminate import record_strings
 from danlu.evaluate.task_data import read_records
 
 # `${VAR}` or `${VAR:-default}` in a data path: shared benchmark folders differ per machine.
 ENV_REFERENCE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
-GENERATION_METRICS = ("bleu", "chrf", "rouge_l", "exact_match", "token_f1")
 
 
 class _Spec(Section):
@@ -105,6 +105,7 @@ class Item:
     references: tuple[str, ...] = ()
     group: str | None = None
     shots: tuple[tuple[str, str], ...] = ()  # (context, answer) pairs shown before it
+    texts: tuple[str, ...] = ()  # the record's own strings: what contamination is checked on
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,6 @@ class Task:
             return None
         return sum(1 / len(i.choices) for i in self.items) / len(self.items)
 
-    def item_text(self, item: Item) -> str:
-        """Everything the model sees or is scored on, for the contamination check."""
-        return "\n".join([item.context, *item.choices, *item.references])
 
 
 def _expand(value: str, where: Path) -> Path:
@@ -152,9 +150,9 @@ def _fill(template: str, record: dict, where: str) -> str:
     except KeyError as exc:
         raise DataError(f"{where}: the template {template!r} names field {exc.args[0]!r}, "
                         f"which the record lacks (fields: {', '.join(record)})") from None
-    except (ValueError, IndexError) as exc:
-        raise ConfigError(f"template {template!r}: {exc} (write {{{{ and }}}} for a literal "
-                          "brace)") from None
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise ConfigError(f"{where}: template {template!r}: {exc} (a template names fields "
+                          "as {field}; write {{ and }} for a literal brace)") from None
 
 
 def _field(record: dict, name: str, where: str):
@@ -169,10 +167,10 @@ def _choice_answer(spec: ChoiceSpec, record: dict, where: str) -> tuple[tuple[st
             not all(isinstance(c, str) for c in choices):
         raise DataError(f"{where}: field {spec.choices!r} must be a list of at least two strings")
     gold = _field(record, spec.gold, where)
-    if isinstance(gold, str) and not gold.lstrip("-").isdigit():
-        if gold not in choices:
-            raise DataError(f"{where}: gold {gold!r} is not one of the choices")
-        gold = choices.index(gold)
+    if isinstance(gold, str) and gold in choices:
+        gold = choices.index(gold)  # the answer's text, even when it reads as a number
+    elif isinstance(gold, str) and not gold.lstrip("-").isdigit():
+        raise DataError(f"{where}: gold {gold!r} is not one of the choices")
     try:
         gold = int(gold)
     except (TypeError, ValueError):
@@ -239,6 +237,14 @@ def load_task(path: Path, *, limit: int | None = None) -> Task:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of task settings")
+    labels = raw.get("labels")
+    if isinstance(labels, dict):
+        if any(isinstance(v, bool) for pair in labels.items() for v in pair):
+            raise ConfigError(f"{path}: labels: quote each label and word (YAML reads yes, no, "
+                              "on and off unquoted as true and false)")
+        # a numeric label (0: negative) means the text the data holds
+        raw = {**raw, "labels": {str(k): v if isinstance(v, str) else str(v)
+                                 for k, v in labels.items()}}
     try:
         spec = TypeAdapter(TaskSpec).validate_python(raw)
     except ValidationError as exc:
@@ -248,10 +254,10 @@ def load_task(path: Path, *, limit: int | None = None) -> Task:
         raise ConfigError(f"{path}: a perplexity task takes no few-shot examples")
     records = read_records(_data_paths(spec.data, path), columns=spec.columns,
                            header=spec.header, kind=spec.format)
-    if limit or spec.limit:
-        records = records[: limit or spec.limit]
     if not records:
         raise DataError(f"{path}: the task's data holds no records")
+    # every record is read and checked, and is a few-shot example: a limit only picks the
+    # items, so the first N of a task get the same prompts as in a full run
     parts = [_parts(spec, record, where) for where, record in records]
     pool, own_pool = parts, True
     if spec.fewshot_data is not None:
@@ -262,7 +268,8 @@ def load_task(path: Path, *, limit: int | None = None) -> Task:
         raise ConfigError(f"{path}: num_fewshot {spec.num_fewshot} needs more examples than "
                           f"the {len(pool)} there are")
     items = []
-    for index, ((where, record), p) in enumerate(zip(records, parts, strict=True)):
+    count = min(len(records), limit or spec.limit or len(records))
+    for index, ((where, record), p) in enumerate(zip(records[:count], parts, strict=False)):
         picked = _draw(spec.seed, index, len(pool), spec.num_fewshot,
                        index if own_pool else None) if spec.num_fewshot else []
         shots = tuple((pool[i]["context"], _answer(pool[i])) for i in picked)
@@ -271,7 +278,7 @@ def load_task(path: Path, *, limit: int | None = None) -> Task:
         items.append(Item(id=item_id, context=prefix + p["context"],
                           choices=p.get("choices", ()), gold=p.get("gold", -1),
                           references=p.get("references", ()), group=p.get("group"),
-                          shots=shots))
+                          shots=shots, texts=tuple(record_strings(record))))
     name = spec.name or path.stem
     if not re.fullmatch(r"[\w-]+", name):
         raise ConfigError(f"{path}: task name {name!r}: use letters, digits, - and _ only "
@@ -290,20 +297,6 @@ def task_files(patterns: list[str], root: Path) -> list[Path]:
         if not matches:
             raise ConfigError(f"evaluate.tasks: {pattern!r} matches no task file under {root}")
         found += [m for m in matches if m not in found]
-    return found
-
-
-def task_inputs(path: Path) -> list[Path]:
-    """A task file and the data files it reads (for the stage's change check and dvc.yaml)."""
-    path = Path(path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    found = [path]
-    for key in ("data", "fewshot_data"):
-        value = raw.get(key) if isinstance(raw, dict) else None
-        if isinstance(value, str):
-            found.append(_expand(value, path))
-        elif isinstance(value, dict):
-            found += [_expand(str(v), path) for v in value.values()]
     return found
 
 

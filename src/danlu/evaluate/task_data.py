@@ -19,9 +19,10 @@ TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 def _open_text(path: Path) -> io.TextIOBase:
     if not path.is_file():
         raise DataError(f"{path}: task data not found")
+    # utf-8-sig: a byte-order mark would otherwise stick to the first column's name
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
 
 
 def _format(path: Path) -> str:
@@ -74,7 +75,10 @@ def _aligned(files: Mapping[str, Path]) -> Iterator[tuple[str, dict]]:
     texts = {}
     for field, path in files.items():
         with _open_text(path) as fh:
-            texts[field] = fh.read().splitlines()
+            # lines end in \n only: str.splitlines() would also cut at U+2028, \x0c and \x85
+            lines = fh.read().split("\n")
+            texts[field] = [line.removesuffix("\r") for line in
+                            (lines[:-1] if lines and lines[-1] == "" else lines)]
     counts = {field: len(lines) for field, lines in texts.items()}
     if len(set(counts.values())) > 1:
         raise DataError("line-aligned task files differ in length: "

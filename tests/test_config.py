@@ -155,3 +155,18 @@ def test_prompt_methods_refuse_packing(tmp_path, repo_root):
     with pytest.raises(ConfigError, match="finetune.packing works with full, lora and qlora only"):
         load_config(params, ["finetune.method=prefix_tuning", "finetune.packing=true"])
     assert load_config(params, ["finetune.method=lora", "finetune.packing=true"]).finetune.packing
+
+
+def test_a_params_file_with_the_old_evaluate_keys_is_told_what_replaced_them(tmp_path, repo_root):
+    import yaml
+
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["evaluate"] = {"heldout": "data/eval/heldout.jsonl", "prompts": "data/eval/prompts.jsonl",
+                       "max_new_tokens": 48, "num_samples": 8}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path / "params.yaml")
+    text = str(error.value)
+    assert "evaluate.heldout: removed in 0.4: held-out text is a task file now" in text
+    assert "evaluate.prompts: removed in 0.4: chat prompts are a task file now" in text
+    assert "evaluate.tasks: a key added in 0.4; add `tasks: [data/eval/tasks/*.yaml]`" in text

@@ -39,6 +39,15 @@ RENAMED_SECTIONS = {
 }
 
 
+# Keys removed in a release: old key -> (release, what replaces it).
+REMOVED_KEYS = {
+    "evaluate.heldout": ("0.4", "held-out text is a task file now, kind: perplexity "
+                         "(data/eval/tasks/heldout.yaml); list task files in evaluate.tasks"),
+    "evaluate.prompts": ("0.4", "chat prompts are a task file now, kind: generate with chat: "
+                         "true (data/eval/tasks/replies.yaml); list task files in evaluate.tasks"),
+}
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`a.b=value` (optionally `params.yaml:a.b=value`, as DVC accepts) -> (["a","b"], value)."""
     if "=" not in text:
@@ -96,6 +105,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             release, new, more = RENAMED_SECTIONS[str(loc[0])]
             lines.append(f"  {key}: renamed to `{new}:` in {release}; {more} (danlu's own "
                          "params.yaml has them, with what they do)")
+        elif err["type"] == "extra_forbidden" and key in REMOVED_KEYS:
+            release, instead = REMOVED_KEYS[key]
+            lines.append(f"  {key}: removed in {release}: {instead}")
         elif err["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc)
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)

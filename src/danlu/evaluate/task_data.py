@@ -7,11 +7,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from danlu.errors import DataError
+from danlu.jsonl import parse_lines
 
 TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 
@@ -35,16 +35,7 @@ def _format(path: Path) -> str:
 
 def _jsonl(path: Path) -> Iterator[tuple[str, dict]]:
     with _open_text(path) as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, "
-                                f"got {type(record).__name__}")
+        for number, record in parse_lines(fh, path):
             yield f"{path}:{number}", record
 
 

@@ -144,7 +144,8 @@ def gate(cfg: Config, name: str, candidate_version: str | int, *, metric: str,
     else:
         promoted, reason = decide(candidate_score, champion_score,
                                   higher_is_better=higher_is_better, margin=margin,
-                                  metric=metric, champion=f"champion v{current}")
+                                  metric=metric,
+                                  champion=f"champion v{current}" if current else "the champion")
     if promoted:
         client(cfg).set_registered_model_alias(name, alias, candidate)
     _set_tags(cfg, name, candidate, {

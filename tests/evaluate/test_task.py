@@ -212,3 +212,10 @@ def test_line_aligned_files_split_on_newlines_only(tmp_path):
     task = load_task(write(tmp_path / "t.yaml", "kind: generate\ndata: {a: a.txt, b: b.txt}\n"
                            "prompt: '{a}'\nreference: b\n"))
     assert [i.context for i in task.items] == ["one\u2028still one", "two"]
+
+
+def test_a_classification_task_s_chance_is_its_most_common_label(tmp_path):
+    jsonl(tmp_path / "d.jsonl", [{"t": str(n), "l": "ham" if n % 8 else "spam"} for n in range(16)])
+    task = load_task(write(tmp_path / "t.yaml", "kind: classify\ndata: d.jsonl\ncontext: '{t}'\n"
+                           "label: l\nlabels: {ham: 'no', spam: 'yes'}\n"))
+    assert task.chance == 14 / 16  # always "ham", not a coin's 0.5

@@ -196,7 +196,8 @@ def _summary_section(results: Mapping, labels: list[str], tasks_png: str | None,
              *_table(["task", "metric", "chance", *map(_text, labels)],
                      ["---", "---", "---:", *["---:"] * len(labels)], rows), "",
              "Each task's primary metric, the best model in bold; chance is the score of a "
-             "uniform guess."]
+             "uniform guess (multiple choice) or of always the most common label "
+             "(classification)."]
     if aggregate:
         lines[-1] += (" Aggregate rows average the choice and classify tasks' accuracy "
                       "centered on chance (0 at chance, 1 perfect).")

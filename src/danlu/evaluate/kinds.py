@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from danlu.evaluate.task import Item, Task
+from danlu.evaluate.task import Item, Task, baseline_accuracy
 
 log = logging.getLogger("danlu.evaluate")
 
@@ -97,8 +97,6 @@ def score_choice(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], 
 
 def score_classify(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
                    context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
-    from danlu.evaluate.choice import centered_accuracy
-
     scored, lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
                               batch_size=batch_size)
     if not scored:
@@ -110,9 +108,12 @@ def score_classify(model: Any, tokenizer: Any, task: Task, items: Sequence[Item]
     golds = [i.gold for i in items]
     accuracy = sum(p == g for p, g in zip(predictions, golds, strict=True)) / len(items)
     labels = list(task.spec.labels)
+    # centered on the most common label, not on a coin: on imbalanced data a model that
+    # always says the majority label must score 0, not look skilled
+    chance = baseline_accuracy("classify", items)
+    centered = (accuracy - chance) / (1 - chance) if chance < 1 else 0.0
     metrics = {"acc": accuracy, "macro_f1": macro_f1(predictions, golds, len(labels)),
-               "centered": centered_accuracy(accuracy, [len(labels)] * len(items)),
-               "too_long": too_long}
+               "centered": centered, "too_long": too_long}
     rows = [{"id": i.id, "gold": labels[i.gold], "pred": labels[p], "lls": ll}
             for i, p, ll in zip(items, predictions, lls, strict=True)]
     return metrics, rows

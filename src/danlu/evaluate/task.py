@@ -26,6 +26,7 @@ import hashlib
 import os
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -118,11 +119,19 @@ class Task:
 
     @property
     def chance(self) -> float | None:
-        """Accuracy by guessing: the mean of 1/choices (choice and classify tasks)."""
-        if self.kind not in ("choice", "classify") or not self.items:
+        """The accuracy to beat: a uniform guess for multiple choice (the mean of 1/choices),
+        the most common label for classification (on SMS spam, always "ham" is right 87% of
+        the time, far above a coin)."""
+        if not self.items or self.kind not in ("choice", "classify"):
             return None
-        return sum(1 / len(i.choices) for i in self.items) / len(self.items)
+        return baseline_accuracy(self.kind, self.items)
 
+
+def baseline_accuracy(kind: str, items: list[Item]) -> float:
+    """See Task.chance."""
+    if kind == "classify":
+        return max(Counter(i.gold for i in items).values()) / len(items)
+    return sum(1 / len(i.choices) for i in items) / len(items)
 
 
 def _expand(value: str, where: Path) -> Path:

@@ -159,8 +159,7 @@ STAGES: dict[str, StageSpec] = {
                                            "tracking.register_models"),
                   _evaluate_inputs,
                   _paths(*(f"evaluate/{name}" for name in EVALUATE_OUTPUTS)),
-                  _none, ("base.core", "sft.core", "chat.core", "base.heldout.bits_per_byte",
-                          "chat.heldout.bits_per_byte")),
+                  _none, ("base.core", "chat.core", "chat.heldout.bits_per_byte")),
     ]
 }
 ORDER = list(STAGES)

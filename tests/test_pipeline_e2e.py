@@ -62,7 +62,7 @@ def test_every_stage_ran_and_wrote_its_outputs(first_run: dict, project: Path):
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     assert (out / "sft" / "model" / "tokenizer_config.json").is_file()
     report = (out / "evaluate" / "report.md").read_text()
-    assert "bits_per_byte" in report and "tasks.png" in report and "losses.png" in report
+    assert "bits\\_per\\_byte" in report and "tasks.png" in report and "losses.png" in report
     results = json.loads((out / "evaluate" / "results.json").read_text())
     assert [t["name"] for t in results["tasks"]] == ["cloze", "heldout", "replies", "statements"]
     assert [m["label"] for m in results["models"]] == ["base", "sft (full)", "chat (dpo)"]

@@ -8,10 +8,11 @@ sampled) text scored by BLEU, chrF, ROUGE-L, exact match or token F1.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from danlu.evaluate.task import Item, Task, baseline_accuracy
@@ -75,33 +76,35 @@ def _choice_lls(model, tokenizer, task: Task, items: Sequence[Item], *, context_
     return kept, lls
 
 
-def score_choice(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
-                 context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
-    from danlu.evaluate.choice import centered_accuracy, choice_metrics
-
+def _score_fitting(results: Callable[[Task, list[Item], list[list[float]]], tuple[dict, Rows]],
+                   model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
+                   context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
+    """Score the items whose choices fit the context; `results` turns their log-likelihoods
+    into metrics and rows; the count left out is the metric too_long."""
     scored, lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
                               batch_size=batch_size)
     if not scored:
         return {"too_long": len(items)}, []
-    too_long, items = len(items) - len(scored), scored
+    metrics, rows = results(task, scored, lls)
+    return {**metrics, "too_long": len(items) - len(scored)}, rows
+
+
+def _choice_results(task: Task, items: list[Item], lls: list[list[float]]
+                    ) -> tuple[dict[str, float], Rows]:
+    from danlu.evaluate.choice import centered_accuracy, choice_metrics
+
     golds = [i.gold for i in items]
     result = choice_metrics(lls, golds, [list(i.choices) for i in items])
     metrics = {k: float(result[k]) for k in ("acc", "acc_norm", "acc_bytes")}
     metrics["centered"] = centered_accuracy(metrics["acc_norm"], [len(i.choices) for i in items])
-    metrics["too_long"] = too_long
     rows = [{"id": i.id, "gold": i.gold, "lls": ll, "pred": pred, "pred_norm": pred_norm}
             for i, ll, pred, pred_norm in zip(items, lls, result["pred"], result["pred_norm"],
                                               strict=True)]
     return metrics, rows
 
 
-def score_classify(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
-                   context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
-    scored, lls = _choice_lls(model, tokenizer, task, items, context_length=context_length,
-                              batch_size=batch_size)
-    if not scored:
-        return {"too_long": len(items)}, []
-    too_long, items = len(items) - len(scored), scored
+def _classify_results(task: Task, items: list[Item], lls: list[list[float]]
+                      ) -> tuple[dict[str, float], Rows]:
     # Label words are short and fixed per task: their summed likelihood is the decision, as
     # a classifier's logit would be; no length normalisation.
     predictions = [max(range(len(ll)), key=ll.__getitem__) for ll in lls]
@@ -113,10 +116,14 @@ def score_classify(model: Any, tokenizer: Any, task: Task, items: Sequence[Item]
     chance = baseline_accuracy("classify", items)
     centered = (accuracy - chance) / (1 - chance) if chance < 1 else 0.0
     metrics = {"acc": accuracy, "macro_f1": macro_f1(predictions, golds, len(labels)),
-               "centered": centered, "too_long": too_long}
+               "centered": centered}
     rows = [{"id": i.id, "gold": labels[i.gold], "pred": labels[p], "lls": ll}
             for i, p, ll in zip(items, predictions, lls, strict=True)]
     return metrics, rows
+
+
+score_choice = functools.partial(_score_fitting, _choice_results)
+score_classify = functools.partial(_score_fitting, _classify_results)
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str:

@@ -36,5 +36,5 @@ clean:
 # Re-resolve requirements.lock from pyproject.toml (keeps existing pins unless they must move).
 lock: setup
 	$(PIP) install pip-tools==7.6.2
-	$(BIN)/pip-compile -q --strip-extras --extra test --extra bench --extra dask --no-emit-index-url --no-emit-find-links \
+	$(BIN)/pip-compile -q --strip-extras --extra test --extra bench --extra dask --extra team --no-emit-index-url --no-emit-find-links \
 	  --unsafe-package torch --annotation-style=line --no-header -o requirements.lock pyproject.toml

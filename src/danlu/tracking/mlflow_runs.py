@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,9 @@ PARENT_TAG = "mlflow.parentRunId"
 
 
 def tracking_uri(cfg: Config) -> str:
-    """The configured URI, with a relative sqlite path anchored at the project root."""
-    uri = cfg.tracking.uri
+    """MLFLOW_TRACKING_URI when set (a team's server, as MLflow's own clients read it), else the
+    configured URI, with a relative sqlite path anchored at the project root."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking.uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
         return prefix + str(cfg.path(uri[len(prefix):]))
@@ -38,16 +40,24 @@ def client(cfg: Config):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
 def experiment_id(cfg: Config) -> str:
-    """The experiment's id, created with its artifacts under the project when new."""
+    """The experiment's id, created when new: with its artifacts under the project on a local
+    store, where a tracking server puts them (its --artifacts-destination) on a server."""
     c = client(cfg)
     exp = c.get_experiment_by_name(cfg.tracking.experiment)
     if exp is not None:
         return exp.experiment_id
-    artifacts = cfg.path(cfg.tracking.artifacts)
-    artifacts.mkdir(parents=True, exist_ok=True)
+    location = None
+    if not is_server(tracking_uri(cfg)):
+        artifacts = cfg.path(cfg.tracking.artifacts)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        location = artifacts.as_uri()
     try:
-        return c.create_experiment(cfg.tracking.experiment, artifact_location=artifacts.as_uri())
+        return c.create_experiment(cfg.tracking.experiment, artifact_location=location)
     except Exception:  # created meanwhile by another process: read it back
         exp = c.get_experiment_by_name(cfg.tracking.experiment)
         if exp is None:

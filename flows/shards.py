@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from prefect import task
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
+from danlu.lifeline import die_with_parent, lifeline_args
+
 
 class PrefectTasks:
     """A danlu ShardRunner (danlu.curate.execute) over a Prefect task runner."""
@@ -48,4 +50,8 @@ def prefect_shard_runner(workers: int, dask_address: str | None = None) -> Prefe
         except ImportError:
             return None  # the stage's own Dask client runs them; it names the extra if missing
         return PrefectTasks(DaskTaskRunner(address=dask_address), f"Dask cluster at {dask_address}")
-    return PrefectTasks(ProcessPoolTaskRunner(max_workers=workers), f"{workers} processes")
+    # Prefect starts the workers from its own threads: they watch this process's pid
+    # (kernel=False), since the kernel's death signal would follow the thread.
+    processes = ProcessPoolTaskRunner(max_workers=workers, initializer=die_with_parent,
+                                      initargs=lifeline_args(kernel=False))
+    return PrefectTasks(processes, f"{workers} processes")

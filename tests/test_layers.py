@@ -8,7 +8,8 @@ import pytest
 
 from danlu.imports import all_modules, direct_imports, top_level
 
-FOUNDATION = {"errors", "atomic", "jsonl", "records", "progress", "config", "imports", "dvc_files", "id_hash", "environment"}
+FOUNDATION = {"errors", "atomic", "jsonl", "records", "progress", "config", "imports", "dvc_files",
+              "id_hash", "environment", "lifeline"}
 LIBRARY = {"model", "train", "tokens", "tracking", "validate"}
 STAGES = {"sample", "curate", "tokenizer", "pretrain", "finetune", "evaluate"}
 RUNNER = {"pipeline"}

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from danlu.config import ExecutionConfig
 from danlu.errors import ConfigError
+from danlu.lifeline import die_with_parent, lifeline_args
 
 log = logging.getLogger("danlu.curate")
 
@@ -39,7 +40,8 @@ class InProcess:
 class LocalProcesses:
     """A process pool, kept open across maps until `close` (its workers keep their loaded
     models). Started with `spawn`: forking a process that holds MLflow's or Prefect's threads
-    can deadlock, and spawn behaves the same on Linux and macOS."""
+    can deadlock, and spawn behaves the same on Linux and macOS. The workers die with this
+    process (danlu.lifeline), and multiprocessing's resource tracker exits after them."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -49,7 +51,10 @@ class LocalProcesses:
     def map(self, fn: Callable, jobs: list) -> Iterator:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            # the workers start from this thread, on the submits below
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=die_with_parent,
+                                             initargs=lifeline_args())
         futures = [self._pool.submit(fn, job) for job in jobs]
         try:
             for future in as_completed(futures):

@@ -22,11 +22,13 @@ from collections import deque
 from pathlib import Path
 
 from danlu.errors import DanluError
+from danlu.lifeline import die_with_parent, kernel_lifeline
 
 log = logging.getLogger("danlu.pretrain")
 
 RUN_ID_ENV = "DANLU_PRETRAIN_RUN_ID"  # the stage's MLflow run, which rank 0 logs into
 TAIL_LINES = 40
+TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"  # set by torchrun in every rank's environment
 
 
 def processes(nproc_per_node: int) -> int:
@@ -74,8 +76,10 @@ def relay(command: list[str], env: dict, cwd: Path, timeout: float | None = None
 
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     expired = threading.Event()
+    # If this process dies, torchrun gets SIGTERM and stops its ranks (they also watch it).
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env, cwd=cwd, bufsize=1) as proc:
+                          env=env, cwd=cwd, bufsize=1,
+                          preexec_fn=kernel_lifeline(signal.SIGTERM)) as proc:
 
         def stop() -> None:  # torchrun passes SIGTERM on to its ranks and waits for them
             expired.set()
@@ -110,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--result-json", type=Path, help="where rank 0 writes its result")
     parser.add_argument("-S", "--set-param", action="append", default=[], dest="overrides")
     args = parser.parse_args(argv)
+    if TORCHRUN_ENV in os.environ:  # a rank dies with its torchrun, even one killed by SIGKILL
+        die_with_parent(os.getppid())
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
     logging.getLogger("danlu").setLevel(logging.INFO)
 

@@ -35,6 +35,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from danlu.errors import DataError
+from danlu.lifeline import die_with_parent, lifeline_args
 from danlu.tokenizer.bpe_ranks import installed, rank_mismatch, tiktoken_encoding
 from danlu.tokens.shards import token_dtype
 from danlu.tokenizer.train import replace_lone_surrogates
@@ -196,7 +197,8 @@ class TextEncoder:
             return
         _FORKED = (self, texts)
         try:
-            with _FORK.Pool(min(workers, len(ranges))) as pool:
+            with _FORK.Pool(min(workers, len(ranges)), initializer=die_with_parent,
+                            initargs=lifeline_args()) as pool:
                 for flat, ends in pool.imap(_encode_range, ranges, chunksize=1):
                     yield from np.split(flat, ends[:-1])
         finally:

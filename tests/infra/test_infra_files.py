@@ -1,0 +1,652 @@
+"""Static checks of infra/ (the team's compose stack, images and work-pool templates): every file
+parses, images are pinned, ports stay on loopback, services wait for healthy dependencies,
+every variable is documented, and the Prefect settings, MLflow flags and job templates are the
+ones the installed prefect 3.8.8 and mlflow 3.17.2 know. No Docker engine needed."""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+COMPOSE = INFRA / "compose.yaml"
+ENV_EXAMPLE = INFRA / ".env.example"
+DOCKER = INFRA / "docker"
+POOLS = INFRA / "work-pools"
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR; not $$ (an escape)
+VAR_REF = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+ONE_SHOT = {"no", None}  # restart policy of jobs that run once and exit
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for number, line in enumerate(ENV_EXAMPLE.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        assert sep and re.fullmatch(r"[A-Z_][A-Z0-9_]*", name), f".env.example:{number}: {line!r}"
+        assert name not in values, f".env.example:{number}: {name} given twice"
+        values[name] = value
+    return values
+
+
+def variables_used(text: str) -> set[str]:
+    return {m.group(1) or m.group(4) for m in VAR_REF.finditer(text)}
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of one string, with `env` as the env file."""
+    def replace(m: re.Match) -> str:
+        name = m.group(1) or m.group(4)
+        op, arg = m.group(2), m.group(3)
+        if name in env and (env[name] != "" or op not in (":-", ":?")):
+            return env[name]
+        if op in (":-", "-"):
+            return interpolate(arg, env)
+        raise KeyError(f"{name} is not set")
+    return VAR_REF.sub(replace, value).replace("$$", "$")
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command", [])
+    return cmd.split() if isinstance(cmd, str) else [str(part) for part in cmd]
+
+
+def is_one_shot(service: dict[str, Any]) -> bool:
+    return service.get("restart") in ONE_SHOT
+
+
+def dockerfile(name: str) -> str:
+    return (DOCKER / name).read_text()
+
+
+def instructions(text: str, keyword: str) -> list[str]:
+    """The arguments of every `keyword` instruction, continuation lines joined."""
+    joined = re.sub(r"\\\n", " ", text)
+    return [line.split(None, 1)[1] for line in joined.splitlines()
+            if line.strip().upper().startswith(keyword + " ")]
+
+
+def pool(name: str) -> dict[str, Any]:
+    return json.loads((POOLS / name).read_text())
+
+
+def defaults(template: dict[str, Any]) -> dict[str, Any]:
+    return {name: spec["default"] for name, spec in template["variables"]["properties"].items()
+            if spec.get("default") is not None}
+
+
+def render(template: dict[str, Any], values: dict[str, Any] | None = None) -> dict[str, Any]:
+    from prefect.utilities.templating import apply_values
+
+    return apply_values(template["job_configuration"], {**defaults(template), **(values or {})})
+
+
+def prefect_setting_names() -> set[str]:
+    """Every environment variable the installed prefect (and prefect-redis) reads as a setting:
+    each field's PREFECT_... name and its aliases, nested settings included."""
+    import inspect
+
+    from pydantic import AliasChoices
+    from prefect.settings import Settings
+    from prefect.settings.base import PrefectBaseSettings
+    from prefect_redis.client import RedisMessagingSettings
+
+    names: set[str] = set()
+
+    def walk(cls: type[PrefectBaseSettings]) -> None:
+        prefix = cls.model_config.get("env_prefix", "")
+        for field_name, field in cls.model_fields.items():
+            if inspect.isclass(field.annotation) and issubclass(field.annotation, PrefectBaseSettings):
+                walk(field.annotation)
+                continue
+            names.add(f"{prefix}{field_name}".upper())
+            if isinstance(field.validation_alias, AliasChoices):
+                names.update(c.upper() for c in field.validation_alias.choices if isinstance(c, str))
+
+    walk(Settings)
+    walk(RedisMessagingSettings)
+    return names
+
+
+# --- every file parses ------------------------------------------------------------------------
+
+def config_files() -> list[Path]:
+    return sorted(p for p in INFRA.rglob("*") if p.is_file()
+                  and (p.suffix in {".yaml", ".yml", ".json", ".ini"} or p.name == "aws-config"))
+
+
+@pytest.mark.parametrize("path", config_files(), ids=lambda p: str(p.relative_to(INFRA)))
+def test_config_file_parses(path: Path) -> None:
+    text = path.read_text()
+    if path.suffix in {".yaml", ".yml"}:
+        assert isinstance(yaml.safe_load(text), dict)
+    elif path.suffix == ".json":
+        assert isinstance(json.loads(text), dict)
+    else:
+        parser = configparser.ConfigParser()
+        parser.read_string(text, source=str(path))
+        assert parser.sections(), f"{path}: no section"
+
+
+def test_the_config_files_are_found() -> None:
+    names = {p.name for p in config_files()}
+    assert {"compose.yaml", "gpu-kubernetes.json", "gpu-docker.json", "basic_auth.ini"} <= names
+
+
+@pytest.mark.parametrize("script", ["servers.sh", "postgres/init-databases.sh", "rustfs/create-buckets.sh"])
+def test_shell_scripts_parse(script: str) -> None:
+    shell = "sh" if script.endswith("create-buckets.sh") else "bash"
+    result = subprocess.run([shell, "-n", str(INFRA / script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# --- compose: images, ports, health, dependencies ---------------------------------------------
+
+def test_every_image_is_pinned_to_a_tag() -> None:
+    for name, service in services().items():
+        image = service.get("image")
+        assert image, f"{name}: no image (a built service names its image and tag too)"
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest" and not tag.endswith("-latest"), f"{name}: {image} is not pinned"
+
+
+def test_built_images_have_their_dockerfile() -> None:
+    built = {name: s["build"] for name, s in services().items() if "build" in s}
+    assert set(built) == {"mlflow", "worker-cpu", "worker-gpu"}
+    for name, build in built.items():
+        context = (INFRA / build["context"]).resolve()
+        assert context == REPO, f"{name}: the build context is the repository root"
+        assert (context / build["dockerfile"]).is_file(), f"{name}: {build['dockerfile']} missing"
+
+
+def published_ports() -> list[tuple[str, str]]:
+    ports = []
+    for name, service in services().items():
+        for port in service.get("ports", []):
+            ports.append((name, port))
+        assert "expose" not in service or all(isinstance(p, (int, str)) for p in service["expose"])
+    return ports
+
+
+def test_every_port_binds_to_loopback_by_default() -> None:
+    env = env_example()
+    assert env["DANLU_BIND_ADDRESS"] == "127.0.0.1"
+    ports = published_ports()
+    assert {name for name, _ in ports} == {"prefect-server", "mlflow", "rustfs"}
+    for name, port in ports:
+        if isinstance(port, dict):  # long syntax
+            host = str(port.get("host_ip", ""))
+        else:
+            parts = re.split(r":(?![^{]*\})", str(port))  # colons outside ${...}
+            assert len(parts) == 3, f"{name}: {port!r} does not name the host address"
+            host = parts[0]
+        loopback_default = re.fullmatch(r"\$\{[A-Z_]+:-127\.0\.0\.1\}", host)
+        assert host == "127.0.0.1" or loopback_default, f"{name}: {port!r} is not on 127.0.0.1"
+        assert interpolate(host, env) == "127.0.0.1"
+        assert interpolate(host, {}) == "127.0.0.1", f"{name}: without an env file too"
+
+
+def test_databases_and_redis_publish_no_port() -> None:
+    for name in ("postgres", "redis"):
+        assert "ports" not in services()[name], f"{name} must stay on the compose network"
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    long_running = {n for n, s in services().items() if not is_one_shot(s)}
+    assert long_running >= {"postgres", "redis", "prefect-server", "prefect-services", "mlflow",
+                            "rustfs", "worker-cpu", "worker-gpu"}
+    for name in long_running:
+        check = services()[name].get("healthcheck", {})
+        assert check.get("test") and not check.get("disable"), f"{name}: no healthcheck"
+        assert check["test"][0] in {"CMD", "CMD-SHELL"}, f"{name}: {check['test']!r}"
+
+
+def test_one_shot_jobs_are_waited_for_until_they_succeed() -> None:
+    jobs = {n for n, s in services().items() if is_one_shot(s)}
+    assert jobs == {"bucket-init"}
+    waited = {dep for s in services().values() for dep, spec in s.get("depends_on", {}).items()
+              if spec.get("condition") == "service_completed_successfully"}
+    assert waited == jobs
+
+
+def test_every_dependency_exists_and_has_a_condition() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on without conditions"
+        for dependency, spec in depends.items():
+            assert dependency in all_services, f"{name} depends on unknown {dependency}"
+            condition = spec.get("condition")
+            assert condition in {"service_healthy", "service_completed_successfully"}, \
+                f"{name} -> {dependency}: condition {condition!r}"
+            if condition == "service_healthy":
+                assert "healthcheck" in all_services[dependency], f"{dependency} has no healthcheck"
+            else:
+                assert is_one_shot(all_services[dependency])
+
+
+def test_mounted_files_exist() -> None:
+    for name, service in services().items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./"):
+                assert (INFRA / source).is_file(), f"{name}: {source} is missing"
+
+
+# --- compose: variables and secrets -----------------------------------------------------------
+
+def test_every_variable_is_documented_in_env_example_and_back() -> None:
+    used = variables_used(COMPOSE.read_text())
+    documented = set(env_example())
+    assert used - documented == set(), "used in compose.yaml, missing from .env.example"
+    assert documented - used == set(), "in .env.example, unused by compose.yaml"
+
+
+def test_the_compose_file_interpolates_with_the_example_env() -> None:
+    env = env_example()
+    text = COMPOSE.read_text()
+    for line in text.splitlines():
+        interpolate(line, env)  # raises on a required variable that is missing
+    with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
+        interpolate(text, {k: v for k, v in env.items() if k != "POSTGRES_PASSWORD"})
+
+
+def test_secrets_are_not_written_in_the_compose_file() -> None:
+    secret = re.compile(r"PASSWORD|SECRET|AUTH_STRING|ACCESS_KEY|REDISCLI_AUTH")
+    for name, service in services().items():
+        for key, value in environment(service).items():
+            if secret.search(key):
+                assert variables_used(value), f"{name}: {key} is a literal, not ${{...}}"
+    for url in re.findall(r"(?:postgresql(?:\+asyncpg)?|redis)://[^\s\"']+", COMPOSE.read_text()):
+        userinfo = url.split("://", 1)[1].split("@", 1)
+        if len(userinfo) == 2 and ":" in userinfo[0]:
+            assert variables_used(userinfo[0].split(":", 1)[1]), f"literal password in {url}"
+
+
+def test_env_example_names_only_real_prefect_and_mlflow_variables() -> None:
+    """A PREFECT_ or MLFLOW_ name in the env file is the setting of that name, nothing else."""
+    import mlflow.environment_variables as mlflow_env
+
+    mlflow_names = {v.name for v in vars(mlflow_env).values() if hasattr(v, "name") and hasattr(v, "get")}
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" in mlflow_names
+    prefect_names = prefect_setting_names()
+    for name in env_example():
+        if name.startswith("PREFECT_"):
+            assert name in prefect_names, f"{name} is not a Prefect setting: call it DANLU_..."
+        if name.startswith("MLFLOW_"):
+            assert name in mlflow_names, f"{name} is not an MLflow variable: call it DANLU_..."
+
+
+def test_env_example_holds_no_real_secret() -> None:
+    for name, value in env_example().items():
+        if re.search(r"PASSWORD|SECRET|AUTH_STRING", name):
+            assert "CHANGE_ME" in value, f"{name}: give a placeholder, not a secret"
+
+
+# --- Prefect ----------------------------------------------------------------------------------
+
+def prefect_env_vars() -> dict[str, set[str]]:
+    by_service: dict[str, set[str]] = {}
+    for name, service in services().items():
+        by_service[name] = {key for key in environment(service) if key.startswith("PREFECT_")}
+    return by_service
+
+
+def test_prefect_setting_names_exist_in_the_installed_prefect() -> None:
+    known = prefect_setting_names()
+    assert {"PREFECT_API_URL", "PREFECT_SERVER_API_AUTH_STRING",
+            "PREFECT_REDIS_MESSAGING_HOST"} <= known  # the walker finds them
+    assert "PREFECT_SERVER_API_CORS_ORIGINS" not in known
+    for name, keys in prefect_env_vars().items():
+        assert keys - known == set(), f"{name}: unknown Prefect settings"
+
+
+def prefect_settings_of(service: str, monkeypatch: pytest.MonkeyPatch):
+    from prefect.settings import Settings
+    from prefect_redis.client import RedisMessagingSettings
+
+    env = env_example()
+    for key in list(__import__("os").environ):
+        if key.startswith("PREFECT_"):
+            monkeypatch.delenv(key)
+    for key, value in environment(services()[service]).items():
+        monkeypatch.setenv(key, interpolate(value, env))
+    return Settings(), RedisMessagingSettings()
+
+
+@pytest.mark.parametrize("service", ["prefect-server", "prefect-services"])
+def test_prefect_server_settings_load_as_intended(service: str, monkeypatch) -> None:
+    settings, redis = prefect_settings_of(service, monkeypatch)
+    server = settings.server
+    assert server.database.connection_url.get_secret_value().startswith("postgresql+asyncpg://prefect:")
+    assert server.database.connection_url.get_secret_value().endswith("@postgres:5432/prefect")
+    assert server.events.messaging_broker == "prefect_redis.messaging"
+    assert server.events.messaging_cache == "prefect_redis.messaging"
+    assert server.events.causal_ordering == "prefect_redis.ordering"
+    assert server.concurrency.lease_storage == "prefect_redis.lease_storage"
+    assert server.docket.url.startswith("redis://") and server.docket.url.endswith("@redis:6379/1")
+    assert (redis.host, redis.port, redis.db) == ("redis", 6379, 0)
+    assert redis.password == env_example()["REDIS_PASSWORD"]
+    assert server.api.auth_string.get_secret_value() == env_example()["PREFECT_API_AUTH_STRING"]
+    assert server.api.csrf_protection_enabled is True
+    for setting in ("cors_allowed_origins", "cors_allowed_methods", "cors_allowed_headers"):
+        assert "*" not in getattr(server.api, setting), f"{setting} allows everything"
+    assert server.analytics_enabled is False
+
+
+def test_prefect_api_and_services_run_apart() -> None:
+    assert command(services()["prefect-server"])[:3] == ["prefect", "server", "start"]
+    assert "--no-services" in command(services()["prefect-server"])
+    assert command(services()["prefect-services"]) == ["prefect", "server", "services", "start"]
+    from prefect.cli.server import start
+
+    import inspect
+    assert "no_services" in inspect.signature(start).parameters
+
+
+@pytest.mark.parametrize("service,pool", [("worker-cpu", "cpu"), ("worker-gpu", "gpu")])
+def test_workers_poll_their_pool_with_a_limit(service: str, pool: str, monkeypatch) -> None:
+    cmd = command(services()[service])
+    assert cmd[:3] == ["prefect", "worker", "start"]
+    assert cmd[cmd.index("--pool") + 1] == pool
+    assert interpolate(cmd[cmd.index("--limit") + 1], env_example()).isdigit()
+    assert "--with-healthserver" in cmd
+    settings, _ = prefect_settings_of(service, monkeypatch)
+    assert settings.api.url == "http://prefect-server:4200/api"
+    assert settings.api.auth_string.get_secret_value() == env_example()["PREFECT_API_AUTH_STRING"]
+    assert settings.worker.webserver.port == 8080  # the port the healthcheck calls
+    assert "8080/health" in " ".join(services()[service]["healthcheck"]["test"])
+
+
+def test_the_gpu_worker_reserves_nvidia_gpus() -> None:
+    worker = services()["worker-gpu"]
+    assert worker["profiles"] == ["gpu"], "a host without GPUs starts the stack without it"
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices and all(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+    assert "deploy" not in services()["worker-cpu"]
+    assert services()["worker-gpu"]["build"]["dockerfile"].endswith("worker-cuda.Dockerfile")
+
+
+# --- MLflow -----------------------------------------------------------------------------------
+
+def mlflow_server_options() -> tuple[set[str], Any]:
+    from mlflow.cli import server
+
+    options = {opt for p in server.params for opt in (*p.opts, *p.secondary_opts)}
+    app_name = next(p for p in server.params if p.name == "app_name")
+    return options, app_name
+
+
+def test_mlflow_server_flags_exist_in_the_installed_mlflow() -> None:
+    options, app_name = mlflow_server_options()
+    help_text = subprocess.run([sys.executable, "-m", "mlflow", "server", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    cmd = command(services()["mlflow"])
+    assert cmd[:2] == ["mlflow", "server"]
+    flags = {part.split("=", 1)[0] for part in cmd[2:] if part.startswith("-")}
+    assert flags - options == set(), "flags that `mlflow server` does not know"
+    assert all(flag in help_text for flag in flags)
+    assert {"--serve-artifacts", "--artifacts-destination", "--app-name", "--allowed-hosts",
+            "--cors-allowed-origins", "--backend-store-uri"} <= flags
+    values = dict(part.split("=", 1) for part in cmd[2:] if "=" in part)
+    assert values["--app-name"] == "basic-auth" and "basic-auth" in app_name.type.choices
+    assert interpolate(values["--artifacts-destination"], env_example()) == "s3://mlflow"
+    assert "*" not in interpolate(values["--cors-allowed-origins"], env_example())
+    assert interpolate(values["--allowed-hosts"], env_example()) != "*"
+
+
+def test_mlflow_auth_config_denies_by_default_and_takes_the_admin_from_env(monkeypatch) -> None:
+    from mlflow.server.auth.config import read_auth_config
+    from mlflow.server.auth.permissions import get_permission
+    from sqlalchemy.engine import make_url
+
+    mlflow_env = environment(services()["mlflow"])
+    mount = next(v for v in services()["mlflow"]["volumes"] if "basic_auth.ini" in v)
+    assert mount.split(":")[1] == mlflow_env["MLFLOW_AUTH_CONFIG_PATH"]
+    assert {"MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_AUTH_ADMIN_USERNAME",
+            "MLFLOW_AUTH_ADMIN_PASSWORD", "PGUSER", "PGPASSWORD"} <= set(mlflow_env)
+
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(INFRA / mount.split(":")[0]))
+    monkeypatch.setenv("MLFLOW_AUTH_ADMIN_USERNAME", "team-admin")
+    monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", "from-env")
+    config = read_auth_config()
+    assert config.default_permission == "NO_PERMISSIONS"
+    assert not get_permission(config.default_permission).can_read
+    assert (config.admin_username, config.admin_password) == ("team-admin", "from-env")
+    url = make_url(config.database_uri)
+    assert (url.get_backend_name(), url.host, url.database) == ("postgresql", "postgres", "mlflow_auth")
+    assert url.username is None and url.password is None, "credentials come from PGUSER/PGPASSWORD"
+
+
+def test_the_databases_the_services_use_are_the_ones_created() -> None:
+    script = (INFRA / "postgres" / "init-databases.sh").read_text()
+    created = set(re.findall(r"CREATE DATABASE (\w+)", script))
+    assert created == {"prefect", "mlflow", "mlflow_auth"}
+    text = COMPOSE.read_text() + (INFRA / "mlflow" / "basic_auth.ini").read_text()
+    used = set(re.findall(r"postgres:5432/(\w+)", text))
+    assert used == created
+
+
+# --- Dockerfiles ------------------------------------------------------------------------------
+
+def project_torch_pin() -> str:
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return next(d for d in deps if d.startswith("torch=="))
+
+
+@pytest.mark.parametrize("name", ["worker.Dockerfile", "worker-cuda.Dockerfile", "mlflow.Dockerfile"])
+def test_base_images_are_pinned(name: str) -> None:
+    text = dockerfile(name)
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)", text, re.M))
+    for base in instructions(text, "FROM"):
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], base.split()[0])
+        _, _, tag = image.rpartition(":")
+        assert tag and "/" not in tag and tag != "latest", f"{name}: {image} is not pinned"
+
+
+@pytest.mark.parametrize("name", ["worker.Dockerfile", "worker-cuda.Dockerfile"])
+def test_worker_images_install_the_locked_project_as_make_setup_does(name: str) -> None:
+    text = dockerfile(name)
+    runs = instructions(text, "RUN")
+    torch = [r for r in runs if f"pip install {project_torch_pin()}" in r]
+    assert torch, f"{name}: torch is not installed by its pin ({project_torch_pin()})"
+    lock = [i for i, r in enumerate(runs) if "-r requirements.lock" in r and "uv pip install" in r]
+    own = [i for i, r in enumerate(runs) if "--no-deps ." in r]
+    assert lock and own and runs.index(torch[0]) < lock[0] < own[0], "torch, then the lock, then danlu"
+    assert "requirements.lock" in " ".join(instructions(text, "COPY"))
+    users = instructions(text, "USER")
+    assert users and users[-1].strip() not in {"root", "0"}, f"{name}: runs as root"
+
+
+def test_the_cpu_worker_gets_the_cpu_build_of_torch() -> None:
+    text = dockerfile("worker.Dockerfile")
+    assert instructions(text, "FROM")[0].startswith("python:3.11-slim")
+    assert f"{project_torch_pin()} --index-url https://download.pytorch.org/whl/cpu" in text
+
+
+def test_the_cuda_worker_gets_a_cuda_build_of_torch() -> None:
+    text = dockerfile("worker-cuda.Dockerfile")
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)", text, re.M))
+    assert re.fullmatch(r"nvidia/cuda:[\d.]+-(cudnn-)?runtime-ubuntu[\d.]+", args["CUDA_IMAGE"])
+    # the CUDA builds PyTorch publishes for torch 2.13.0
+    assert args["TORCH_CUDA"] in {"cu126", "cu129", "cu130", "cu132"}
+    cuda = re.search(r"cuda:(\d+)\.(\d+)", args["CUDA_IMAGE"]).groups()
+    assert args["TORCH_CUDA"] == f"cu{cuda[0]}{cuda[1]}", "the base image's CUDA is torch's"
+    assert f"{project_torch_pin()} --index-url https://download.pytorch.org/whl/${{TORCH_CUDA}}" in text
+    assert "python install 3.11" in text
+
+
+def test_the_lock_holds_the_team_extra_the_workers_rely_on() -> None:
+    import tomllib
+
+    team = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["team"]
+    lock = (REPO / "requirements.lock").read_text().lower()
+    for requirement in team:
+        assert requirement.lower().replace("_", "-") in lock.replace("_", "-"), requirement
+
+
+def test_the_mlflow_image_pins_what_the_lock_pins() -> None:
+    lock = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / "requirements.lock").read_text(), re.M))
+    lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
+    pins = re.findall(r"([A-Za-z0-9_.-]+)==([\w.]+)", " ".join(instructions(dockerfile("mlflow.Dockerfile"), "RUN")))
+    assert {name.lower() for name, _ in pins} >= {"mlflow", "psycopg2-binary", "boto3", "flask-wtf"}
+    for name, version in pins:
+        assert lock[name.lower().replace("_", "-")] == version, f"{name}=={version} differs from the lock"
+    assert instructions(dockerfile("mlflow.Dockerfile"), "FROM")[0] == f"ghcr.io/mlflow/mlflow:v{lock['mlflow']}"
+
+
+@pytest.mark.parametrize("name", ["worker.Dockerfile", "worker-cuda.Dockerfile"])
+def test_the_build_context_sends_what_the_image_copies(name: str) -> None:
+    ignore = (DOCKER / f"{name}.dockerignore").read_text().splitlines()
+    kept = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert "*" in ignore
+    for copy in instructions(dockerfile(name), "COPY"):
+        for source in copy.split()[:-1]:
+            assert source.rstrip("/") in kept, f"{name}: COPY {source} is excluded from the context"
+
+
+# --- work-pool templates ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,pool_type", [("gpu-kubernetes.json", "kubernetes"), ("gpu-docker.json", "docker")])
+def test_pool_templates_pass_prefects_validation(name: str, pool_type: str) -> None:
+    from prefect._internal.schemas.validators import validate_values_conform_to_schema
+    from prefect.server.schemas.actions import WorkPoolCreate
+    from prefect.utilities.templating import find_placeholders
+
+    template = pool(name)
+    assert set(template) == {"job_configuration", "variables"}
+    WorkPoolCreate(name="gpu", type=pool_type, base_job_template=template)
+    validate_values_conform_to_schema(defaults(template), template["variables"])
+    placeholders = {p.name for p in find_placeholders(json.dumps(template["job_configuration"]))}
+    assert placeholders == set(template["variables"]["properties"]), "variables nobody uses"
+
+    broken = json.loads(json.dumps(template))
+    del broken["variables"]["properties"]["image"]
+    with pytest.raises(ValueError, match="image"):
+        WorkPoolCreate(name="gpu", type=pool_type, base_job_template=broken)
+
+
+@pytest.mark.parametrize("name", ["gpu-kubernetes.json", "gpu-docker.json"])
+def test_pool_templates_build_a_prefect_job_configuration(name: str) -> None:
+    from prefect.workers.base import BaseJobConfiguration
+
+    class NoClient:  # the templates reference no block and no variable: the client is not called
+        def __getattr__(self, attribute):
+            raise AssertionError(f"the client was used: {attribute}")
+
+    config = asyncio.run(BaseJobConfiguration.from_template_and_values(
+        pool(name), {"env": {"DANLU_X": "1"}}, client=NoClient()))
+    assert config.env == {"DANLU_X": "1"}
+
+
+def k8s_container(manifest: dict[str, Any]) -> dict[str, Any]:
+    return manifest["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_kubernetes_template_limits_gpus_through_a_variable() -> None:
+    template = pool("gpu-kubernetes.json")
+    gpu = template["variables"]["properties"]["gpu_limit"]
+    assert (gpu["type"], gpu["default"]) == ("integer", 1)
+    manifest = render(template)["job_manifest"]
+    assert (manifest["apiVersion"], manifest["kind"]) == ("batch/v1", "Job")
+    container = k8s_container(manifest)
+    assert container["name"] == "prefect-job"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert "cpu" not in container["resources"]["limits"], "unset variables drop their keys"
+    assert k8s_container(render(template, {"gpu_limit": 4})["job_manifest"])["resources"]["limits"]["nvidia.com/gpu"] == 4
+    pod = manifest["spec"]["template"]["spec"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["volumes"][0]["emptyDir"]["medium"] == "Memory"
+    assert container["volumeMounts"][0]["mountPath"] == "/dev/shm"
+    assert container["envFrom"][0]["secretRef"]["optional"] is True
+
+
+def test_the_kubernetes_template_keeps_prefects_default_fields() -> None:
+    """The fields the Kubernetes worker (prefect-kubernetes) reads from its configuration."""
+    config = pool("gpu-kubernetes.json")["job_configuration"]
+    assert {"command", "env", "labels", "name", "namespace", "job_manifest", "cluster_config",
+            "job_watch_timeout_seconds", "pod_watch_timeout_seconds", "stream_output"} <= set(config)
+    container = k8s_container(config["job_manifest"])
+    assert (container["env"], container["args"], container["image"]) == ("{{ env }}", "{{ command }}", "{{ image }}")
+
+
+def test_the_docker_template_requests_nvidia_devices() -> None:
+    from docker.types import DeviceRequest
+
+    template = pool("gpu-docker.json")
+    kwargs = render(template)["container_create_kwargs"]
+    requests = [DeviceRequest(**r) for r in kwargs["device_requests"]]
+    assert [(r.driver, r.count, r.capabilities) for r in requests] == [("nvidia", -1, [["gpu"]])]
+    chosen = render(template, {"container_create_kwargs": {"device_requests": [
+        {"driver": "nvidia", "device_ids": ["1"], "capabilities": [["gpu"]]}]}})
+    assert DeviceRequest(**chosen["container_create_kwargs"]["device_requests"][0]).device_ids == ["1"]
+    description = template["variables"]["properties"]["container_create_kwargs"]["description"]
+    assert "device_requests" in description and "device_ids" in description
+
+
+# --- the Prefect services' healthcheck --------------------------------------------------------
+
+def healthcheck_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("services_healthcheck", INFRA / "prefect" / "services_healthcheck.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_services_healthcheck_finds_the_services_process(tmp_path: Path) -> None:
+    check = healthcheck_module()
+    (tmp_path / "self").mkdir()
+    (tmp_path / "12").mkdir()
+    (tmp_path / "12" / "cmdline").write_bytes(b"/usr/bin/python\0/usr/local/bin/prefect\0server\0start\0")
+    assert not check.services_running(tmp_path)
+    (tmp_path / "13").mkdir()
+    (tmp_path / "13" / "cmdline").write_bytes(b"/usr/bin/python\0/usr/local/bin/prefect\0server\0services\0start\0")
+    assert check.services_running(tmp_path)
+
+
+def test_services_healthcheck_checks_redis(monkeypatch) -> None:
+    check = healthcheck_module()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("PREFECT_REDIS_MESSAGING_HOST", "127.0.0.1")
+        monkeypatch.setenv("PREFECT_REDIS_MESSAGING_PORT", str(port))
+        assert check.redis_reachable()
+    assert not check.redis_reachable()

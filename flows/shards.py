@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from prefect import task
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
+from danlu.errors import is_transient
 from danlu.lifeline import die_with_parent, lifeline_args
 
 
@@ -33,7 +34,18 @@ class PrefectTasks:
                 yield future.result()
 
 
-@task(name="curate-shard", task_run_name="curate-{shard}", retries=1)
+def retry_if_transient(task, task_run, state) -> bool:
+    """Prefect's retry_condition_fn: retry a lost connection or a timeout, not bad data, a bug
+    or a full disk (danlu.errors.is_transient), which would only fail again."""
+    try:
+        state.result()
+    except Exception as exc:  # the task's own error, raised again by its state
+        return is_transient(exc)
+    return False
+
+
+@task(name="curate-shard", task_run_name="curate-{shard}", retries=1,
+      retry_condition_fn=retry_if_transient)
 def curate_shard(fn: Callable, job, shard: str):
     """One shard; a retry redoes it from scratch (its folder appears only when it is whole)."""
     return fn(job)

@@ -5,24 +5,55 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from prefect import flow
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, Failed
 
 from danlu.config.load import load_config
 from danlu.curate.execute import shard_runner
+from danlu.errors import DanluError
 from danlu.pipeline import ORDER, run_stage
+from danlu.tracking.links import NOTE_TAG
+from danlu.train.step_hook import step_hook
+from flows.progress import ProgressArtifact
 from flows.shards import prefect_shard_runner
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: danlu's own by their message, others with their type."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if isinstance(exc, DanluError) else f"{type(exc).__name__}: {text}"
+
+
+def flow_run_note() -> dict[str, str]:
+    """An MLflow run's description (Markdown in MLflow's UI): a link to this flow run."""
+    from prefect.utilities.urls import url_for
+
+    # not runtime.flow_run.ui_url: its /flow-runs/ path is no page of Prefect 3.8's UI
+    url = url_for("flow-run", obj_id=runtime.flow_run.id)
+    name = f"Prefect flow run `{runtime.flow_run.name}`"
+    return {NOTE_TAG: f"[{name}]({url})" if url else f"{name} ({runtime.flow_run.id})"}
 
 
 def _subflow(name: str):
     @flow(name=f"danlu-{name}", description=f"danlu stage: {name}")
     def stage_flow(params_path: str, overrides: list[str], parent_run_id: str | None = None,
                    force: bool = False) -> dict:
-        cfg = load_config(params_path, overrides)
-        with shard_runner(prefect_shard_runner):
-            record = asdict(run_stage(name, cfg, parent_run_id=parent_run_id, force=force))
+        try:
+            cfg = load_config(params_path, overrides)
+            run_tags = {"danlu.flow_run_id": str(runtime.flow_run.id), **flow_run_note()}
+            with shard_runner(prefect_shard_runner), step_hook(ProgressArtifact(name)):
+                record = asdict(run_stage(name, cfg, parent_run_id=parent_run_id, force=force,
+                                          run_tags=run_tags))
+        except DanluError as exc:  # its message says it all: no engine traceback
+            get_run_logger().error("%s: %s", name, exc)
+            return Failed(message=one_line(exc), data=exc)
         if name in MARKDOWN_ARTIFACTS:
             _publish_markdown(cfg, name)
+        if record["cached"]:  # the caller still gets the record
+            return Completed(name="Reused", data=record,
+                             message=f"{name}: outputs unchanged since MLflow run "
+                                     f"{record['run_id']}; reused")
         return record
 
     return stage_flow

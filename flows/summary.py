@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from danlu.config.project import Config
 from danlu.pipeline import STAGES
+from danlu.tracking.links import experiment_url, run_url
 from danlu.tracking.mlflow_runs import tracking_uri
 
 
@@ -21,16 +22,26 @@ def _gated(records: list[dict], name: str, cfg: Config) -> str:
     return f"; promoted to {alias}" if promoted else f"; not promoted to {alias} (see the report card)"
 
 
-def summary_markdown(records: list[dict], run_id: str, cfg: Config) -> str:
-    lines = ["# danlu pipeline run", "",
-             f"MLflow parent run `{run_id}` in experiment `{cfg.tracking.experiment}` "
-             f"(`{tracking_uri(cfg)}`)", "",
-             "| stage | status | seconds (when it ran) | key metrics |", "|---|---|---|---|"]
+def summary_markdown(records: list[dict], run_id: str, cfg: Config, experiment_id: str, *,
+                     failure: dict | None = None, not_run: list[str] = ()) -> str:
+    """`failure`: {"stage", "error"} of the stage that failed; `not_run`: the chosen stages
+    after it."""
+    lines = ["# danlu pipeline run", ""]
+    if failure:
+        lines += [f"**Failed** in stage `{failure['stage']}`: {failure['error']}", "",
+                  "Never ran: " + (", ".join(f"`{n}`" for n in not_run) or "none"), ""]
+    lines += [f"MLflow: [parent run `{run_id}`]({run_url(cfg, experiment_id, run_id)}) in "
+              f"experiment [`{cfg.tracking.experiment}`]({experiment_url(cfg, experiment_id)}) "
+              f"(`{tracking_uri(cfg)}`)", "",
+              "| stage | status | seconds (when it ran) | key metrics |", "|---|---|---|---|"]
     for r in records:
         keys = [k for k in STAGES[r["name"]].headline if k in r["metrics"]]
         shown = ", ".join(f"{k} {_fmt(r['metrics'][k])}" for k in keys)
         status = "reused" if r["cached"] else "ran"
         lines.append(f"| {r['name']} | {status} | {r['seconds']:.1f} | {shown} |")
+    if failure:
+        lines.append(f"| {failure['stage']} | **failed** | | |")
+    lines += [f"| {name} | not run | | |" for name in not_run]
     models = [(r["name"], name, v) for r in records for name, v in r["registered"].items()]
     if models:
         last = {name: v for _, name, v in models}  # the alias ends on a name's last version

@@ -50,6 +50,7 @@ class StageSpec:
     plots: Callable[[Config], list[Path]]
     headline: tuple[str, ...]  # the metrics of `dvc metrics show` and the run summary
     module: str = "stage"
+    trains: bool = False  # a training loop: its run gets system metrics (tracking.system_metrics)
 
     @property
     def entry(self) -> str:
@@ -136,24 +137,24 @@ STAGES: dict[str, StageSpec] = {
                   _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json"),
                   _paths("pretrain/model", "pretrain/metrics.json", "pretrain/samples.jsonl"),
                   _paths("pretrain/loss.csv"),
-                  ("train_loss", "val_loss", "val_bits_per_byte", "tokens_per_s")),
+                  ("train_loss", "val_loss", "val_bits_per_byte", "tokens_per_s"), trains=True),
         StageSpec("sft", "finetune", ("seed", "finetune", "train.threads"),
                   lambda cfg: [cfg.out_dir("pretrain") / "model",
                                *cfg.path_list(cfg.finetune.data)],
-                  _sft_outs, _paths("sft/loss.csv"), ("train_loss", "val_loss")),
+                  _sft_outs, _paths("sft/loss.csv"), ("train_loss", "val_loss"), trains=True),
         StageSpec("reward", "finetune", ("seed", "reward", "train.threads"),
                   lambda cfg: [cfg.out_dir(cfg.reward.base) / "model",
                                *cfg.path_list(cfg.reward.data)],
                   _paths("reward/model", "reward/metrics.json", "reward/quarantine.jsonl"),
                   _paths("reward/loss.csv"), ("val_accuracy",),
-                  module="reward_stage"),
+                  module="reward_stage", trains=True),
         StageSpec("dpo", "finetune", ("seed", "dpo", "train.threads"),
                   lambda cfg: [cfg.out_dir("sft") / "model", cfg.out_dir("reward") / "model",
                                *cfg.path_list(cfg.dpo.data), cfg.path(cfg.dpo.win_rate_prompts)],
                   _paths("dpo/model", "dpo/metrics.json", "dpo/quarantine.jsonl",
                          "dpo/win_rate.jsonl"),
                   _paths("dpo/loss.csv"), ("val_rewards/margins", "win_rate"),
-                  module="dpo_stage"),
+                  module="dpo_stage", trains=True),
         StageSpec("evaluate", "evaluate", ("seed", "evaluate", "model.context_length",
                                            "finetune.method", "registry",
                                            "tracking.register_models"),
@@ -285,17 +286,18 @@ def cached_record(cfg: Config, name: str) -> StageRecord | None:
 # ---- the runner -----------------------------------------------------------------------------
 
 def run_stage(name: str, cfg: Config, *, parent_run_id: str | None = None,
-              force: bool = False, track: bool = True) -> StageRecord:
-    """Run one stage (or reuse its unchanged outputs), tracked as an MLflow run; then record it
-    in dvc.lock too, so that `dvc status` and `dvc repro` know it ran (danlu.dvc_files)."""
+              force: bool = False, track: bool = True,
+              run_tags: dict[str, str] | None = None) -> StageRecord:
+    """Run one stage (or reuse its unchanged outputs), tracked as an MLflow run (with
+    `run_tags` besides danlu's own); then record it in dvc.lock too, so that `dvc status` and
+    `dvc repro` know it ran (danlu.dvc_files). A reused stage makes no MLflow run: its record
+    names the run that made its outputs."""
     spec = STAGES[name]
     record = None if force else cached_record(cfg, name)
     if record is not None:
         log.info("%s: unchanged since its last run; outputs reused", name)
-        if track and parent_run_id:
-            _track_reuse(cfg, name, record, parent_run_id)
     else:
-        record = _run(spec, cfg, parent_run_id, track)
+        record = _run(spec, cfg, parent_run_id, track, run_tags or {})
     _record_in_dvc_lock(spec, cfg)
     return record
 
@@ -319,14 +321,18 @@ def _record_in_dvc_lock(spec: StageSpec, cfg: Config) -> None:
     commit(cfg.root, spec.name)
 
 
-def _run(spec: StageSpec, cfg: Config, parent_run_id: str | None, track: bool) -> StageRecord:
+def _run(spec: StageSpec, cfg: Config, parent_run_id: str | None, track: bool,
+         run_tags: dict[str, str]) -> StageRecord:
     start = time.perf_counter()
     if track:
         from danlu.tracking.lineage import lineage_tags
         from danlu.tracking.mlflow_runs import tracked_run
 
-        tags = {"danlu.stage": spec.name, "danlu.cached": "false", **lineage_tags(cfg)}
-        with tracked_run(cfg, spec.name, parent_run_id=parent_run_id, tags=tags) as tracker:
+        tags = {**run_tags, "danlu.stage": spec.name, "danlu.cached": "false",
+                **lineage_tags(cfg)}
+        with tracked_run(cfg, spec.name, parent_run_id=parent_run_id, tags=tags,
+                         with_system_metrics=spec.trains and cfg.tracking.system_metrics
+                         ) as tracker:
             outcome = spec.run(cfg, tracker)
             tracker.log_params({**flat_params(cfg, spec.params), **outcome.params})
             tracker.log_metrics(outcome.metrics)
@@ -343,16 +349,6 @@ def _run(spec: StageSpec, cfg: Config, parent_run_id: str | None, track: bool) -
     atomic_write_json(_record_path(cfg, spec.name),
                       {"fingerprint": fingerprint(spec, cfg), "record": asdict(record)})
     return record
-
-
-def _track_reuse(cfg: Config, name: str, record: StageRecord, parent_run_id: str) -> None:
-    """A reused stage still shows in the pipeline run: a nested run with the reused metrics."""
-    from danlu.tracking.mlflow_runs import tracked_run
-
-    with tracked_run(cfg, name, parent_run_id=parent_run_id,
-                     tags={"danlu.stage": name, "danlu.cached": "true",
-                           "danlu.source_run": str(record.run_id)}) as tracker:
-        tracker.log_metrics(record.metrics)
 
 
 def render_dvc_yaml(cfg: Config) -> str:

@@ -61,3 +61,32 @@ def test_lineage_outside_git_and_without_data_dvc(cfg):
 def test_data_hash_reads_data_dvc(tmp_path: Path):
     (tmp_path / "data.dvc").write_text("outs:\n- md5: abc123.dir\n  path: data\n")
     assert data_hash(tmp_path) == "abc123.dir"
+
+
+def test_final_metrics_go_to_the_last_step_not_the_start_of_a_curve(cfg):
+    with tracked_run(cfg, "pretrain") as run:
+        for step in range(3):
+            run.log_metrics({"pretrain/val_loss": 3.0 - step}, step=step)
+        run.log_metrics({"val_loss": 1.0})
+    c = client(cfg)
+    assert [(m.step, m.value) for m in c.get_metric_history(run.run_id, "val_loss")] == [(2, 1.0)]
+    curve = c.get_metric_history(run.run_id, "pretrain.val_loss")
+    assert [m.step for m in curve] == [0, 1, 2]
+
+
+def test_system_metrics_are_sampled_into_the_run(cfg, monkeypatch):
+    import time
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    with tracked_run(cfg, "pretrain", with_system_metrics=True) as run:
+        time.sleep(1.5)
+    metrics = client(cfg).get_run(run.run_id).data.metrics
+    assert metrics["system/cpu_utilization_percentage"] >= 0
+    assert metrics["system/system_memory_usage_megabytes"] > 0
+
+
+def test_the_experiment_opens_on_its_runs_table(cfg):
+    from danlu.tracking.mlflow_runs import experiment_id
+
+    exp = client(cfg).get_experiment(experiment_id(cfg))
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"

@@ -30,6 +30,8 @@ ADDED_KEYS = {
     "evaluate.gate": ("0.4", "{metric: core, higher_is_better: true, margin: 0.0}"),
     "evaluate.decontaminate": ("0.4", "{enabled: true, ngram: 13, clean_only: false}"),
     "evaluate.cost_per_hour": ("0.4", "0"),
+    "tracking.ui_url": ("0.5", "http://127.0.0.1:5000"),
+    "tracking.system_metrics": ("0.5", "true"),
 }
 
 # Sections renamed in a release: old name -> (release, new name, what else changed).

@@ -28,6 +28,10 @@ class TrackingConfig(Section):
     artifacts: str = Field(description="artifact root for new experiments")
     experiment: str
     register_models: bool
+    ui_url: str = Field(description="MLflow UI for links (the summary's) when uri is no http(s) "
+                        "server: the one infra/servers.sh starts")
+    system_metrics: bool = Field(description="log CPU, memory (and GPU with pynvml) during "
+                                 "training into the stage's run, as system/* metrics")
 
 
 class RegistryConfig(Section):

@@ -57,7 +57,9 @@ def experiment_id(cfg: Config) -> str:
         artifacts.mkdir(parents=True, exist_ok=True)
         location = artifacts.as_uri()
     try:
-        return c.create_experiment(cfg.tracking.experiment, artifact_location=location)
+        # the UI then opens the experiment on its runs table, not on GenAI traces
+        return c.create_experiment(cfg.tracking.experiment, artifact_location=location,
+                                   tags={"mlflow.experimentKind": "custom_model_development"})
     except Exception:  # created meanwhile by another process: read it back
         exp = c.get_experiment_by_name(cfg.tracking.experiment)
         if exp is None:
@@ -77,6 +79,7 @@ class MlflowTracker:
         self.run_id = run_id
         self._client = client(cfg)
         self._pending: list = []
+        self._last_step = 0
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -86,12 +89,17 @@ class MlflowTracker:
             self._client.log_batch(self.run_id, params=items[i:i + 100])
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """By step: a curve. Without one: the run's final numbers, at the last step logged so
+        far, so that a curve never starts from a final value."""
         import time
 
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._pending += [Metric(k.replace("/", "."), float(v), now, step or 0)
+        if step is not None:
+            self._last_step = max(self._last_step, step)
+        at = self._last_step if step is None else step
+        self._pending += [Metric(k.replace("/", "."), float(v), now, at)
                           for k, v in metrics.items() if v is not None]
         if step is None or len(self._pending) >= self.FLUSH_EVERY:
             self.flush()
@@ -135,12 +143,31 @@ def end_run(tracker: MlflowTracker, status: str = "FINISHED") -> None:
 
 
 @contextmanager
+def system_metrics(cfg: Config, run_id: str) -> Iterator[None]:
+    """MLflow's system/* metrics (CPU, memory, disk, network; GPU when pynvml is installed)
+    sampled into the run meanwhile (every 10 s; MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL)."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=tracking_uri(cfg))
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
+@contextmanager
 def tracked_run(cfg: Config, name: str, *, parent_run_id: str | None = None,
-                tags: dict[str, str] | None = None) -> Iterator[MlflowTracker]:
+                tags: dict[str, str] | None = None,
+                with_system_metrics: bool = False) -> Iterator[MlflowTracker]:
     """A run that ends FINISHED, or FAILED when the body raises."""
     tracker = start_run(cfg, name, parent_run_id=parent_run_id, tags=tags)
     try:
-        yield tracker
+        if with_system_metrics:
+            with system_metrics(cfg, tracker.run_id):
+                yield tracker
+        else:
+            yield tracker
     except BaseException:
         end_run(tracker, "FAILED")
         raise

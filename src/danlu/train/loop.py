@@ -16,6 +16,7 @@ from danlu.train.device import autocast
 from danlu.train.distributed import Dist, mean_over_ranks, no_sync, parallelize
 from danlu.train.objective import Objective, TokenObjective, to_device
 from danlu.train.schedule import lr_factor
+from danlu.train.step_hook import steps_done
 from danlu.train.throughput import Throughput, mfu
 from danlu.tracking.tracker import NullTracker, Tracker
 
@@ -172,6 +173,8 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
         tracker.log_metrics({f"{prefix}/{k}": v for k, v in row.items() if k != "step"}, step=step)
         if progress and dist.is_main:
             progress(step, row)
+        if dist.is_main:
+            steps_done(prefix, step + 1, settings.max_steps)
         if (step + 1) % settings.eval_every == 0 and step + 1 < settings.max_steps:
             evaluate(step + 1)
         if checkpointer is not None and checkpointer.due(step + 1, settings.max_steps):

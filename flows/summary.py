@@ -33,15 +33,19 @@ def summary_markdown(records: list[dict], run_id: str, cfg: Config, experiment_i
     lines += [f"MLflow: [parent run `{run_id}`]({run_url(cfg, experiment_id, run_id)}) in "
               f"experiment [`{cfg.tracking.experiment}`]({experiment_url(cfg, experiment_id)}) "
               f"(`{tracking_uri(cfg)}`)", "",
-              "| stage | status | seconds (when it ran) | key metrics |", "|---|---|---|---|"]
+              "| stage | status | seconds (when it ran) | key metrics | MLflow run |",
+              "|---|---|---|---|---|"]
     for r in records:
         keys = [k for k in STAGES[r["name"]].headline if k in r["metrics"]]
         shown = ", ".join(f"{k} {_fmt(r['metrics'][k])}" for k in keys)
         status = "reused" if r["cached"] else "ran"
-        lines.append(f"| {r['name']} | {status} | {r['seconds']:.1f} | {shown} |")
+        # a reused stage's run is the one that made its outputs
+        run = f"[{r['run_id'][:8]}]({run_url(cfg, experiment_id, r['run_id'])})" \
+            if r["run_id"] else ""
+        lines.append(f"| {r['name']} | {status} | {r['seconds']:.1f} | {shown} | {run} |")
     if failure:
-        lines.append(f"| {failure['stage']} | **failed** | | |")
-    lines += [f"| {name} | not run | | |" for name in not_run]
+        lines.append(f"| {failure['stage']} | **failed** | | | |")
+    lines += [f"| {name} | not run | | | |" for name in not_run]
     models = [(r["name"], name, v) for r in records for name, v in r["registered"].items()]
     if models:
         last = {name: v for _, name, v in models}  # the alias ends on a name's last version

@@ -120,6 +120,9 @@ def test_a_reused_stage_is_a_reused_state_and_no_empty_mlflow_run(runs: dict, pr
     assert not c.search_runs([exp], f"tags.`{PARENT_TAG}` = '{again}'")
     assert c.get_run(again).data.tags["danlu.reused"] == "pretrain"
     assert "| pretrain | reused |" in runs["again"]["markdown"]
+    made_by = runs["first"]["stages"][0]["run_id"]  # the summary links the run that made them
+    assert f"(http://127.0.0.1:5000/#/experiments/{exp}/runs/{made_by}) |" in \
+        runs["again"]["markdown"]
 
 
 def test_flow_runs_are_tagged_with_project_commit_and_params(runs: dict, project: Path):

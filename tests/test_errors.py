@@ -101,3 +101,13 @@ def test_mlflow_server_errors_are_transient_and_its_client_errors_are_not() -> N
             raise MlflowException(f"API request to http://x failed with exception {e}")
     except MlflowException as wrapped:
         assert is_transient(wrapped)
+
+
+def test_output_error_without_the_output_counts_only_what_is_surely_a_write() -> None:
+    from danlu.errors import output_error
+
+    full = output_error(OSError(errno.ENOSPC, "No space left on device", "/data/out/x.bin"))
+    assert str(full).startswith("cannot write /data/out/x.bin: no space left on device")
+    assert output_error(PermissionError(errno.EACCES, "Permission denied", "/data/in.jsonl")) is None
+    assert output_error(FileNotFoundError(errno.ENOENT, "missing", "/x")) is None
+    assert output_error(ValueError("x")) is None

@@ -338,6 +338,16 @@ def main() -> None:
     except DanluError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(1)
+    except OSError as exc:  # a full disk or a read-only folder met outside danlu.atomic's writes
+        from danlu.errors import output_error
+
+        error = output_error(exc)
+        if error is None and isinstance(exc, PermissionError) and exc.filename is not None:
+            error = f"{exc.filename}: {exc.strerror}"  # reading or writing: the error can't say
+        if error is None:
+            raise
+        typer.secho(f"error: {error}", fg="red", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

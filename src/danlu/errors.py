@@ -4,6 +4,7 @@ and `is_transient`, which tells the errors worth a retry from the rest."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 
@@ -34,6 +35,41 @@ class TrackingError(DanluError):
 
 class OutputError(DanluError):
     """An output could not be written: the disk is full, or the folder is read-only."""
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EROFS: "is on a read-only file system",
+              errno.EACCES: "is not writable (permission denied)",
+              errno.EPERM: "is not writable (operation not permitted)"}
+
+
+def output_error(exc: BaseException, output: str | os.PathLike | None = None) -> OutputError | None:
+    """The one clear error for an OSError met while writing `output`: a full disk, or a
+    read-only or not writable folder (named: the nearest folder that exists). None for any
+    other error. Without `output` (the error's own file then), only a full disk and a
+    read-only file system count: permission denied may have come from reading an input."""
+    if not isinstance(exc, OSError) or isinstance(exc, OutputError):
+        return None
+    code = exc.errno
+    if output is None:
+        if code not in _NO_SPACE and code != errno.EROFS:
+            return None
+        output = exc.filename if exc.filename is not None else "an output"
+    if code in _NO_SPACE:
+        reason = "disk quota exceeded" if code == errno.EDQUOT else "no space left on device"
+        return OutputError(f"cannot write {output}: {reason} (free some space, or write the "
+                           "outputs to another disk: paths.outputs)")
+    if code in _READ_ONLY:
+        return OutputError(f"cannot write {output}: {_existing_folder(output)} "
+                           f"{_READ_ONLY[code]}")
+    return None
+
+
+def _existing_folder(path: str | os.PathLike) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    while folder and not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 # --- transient or not: whether trying the same work again may succeed -----------------------

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from danlu.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from danlu.atomic import atomic_dir, atomic_write_json, atomic_write_text, writes_to
 from danlu.config.curate import CurateConfig
 from danlu.curate.corpus import (
     Corpus,
@@ -206,7 +206,8 @@ def _work_dir(out_dir: Path, cfg: CurateConfig, steps: list[str]) -> Path:
         same = False
     if not same:
         shutil.rmtree(work, ignore_errors=True)
-        (work / "shards").mkdir(parents=True)
+        with writes_to(out_dir):  # the first write of the run: a read-only place fails here
+            (work / "shards").mkdir(parents=True)
         atomic_write_json(manifest, identity)
     return work
 

@@ -148,6 +148,7 @@ def system_metrics(cfg: Config, run_id: str) -> Iterator[None]:
     sampled into the run meanwhile (every 10 s; MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL)."""
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no start/stop lines
     monitor = SystemMetricsMonitor(run_id, tracking_uri=tracking_uri(cfg))
     monitor.start()
     try:

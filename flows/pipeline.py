@@ -13,31 +13,9 @@ from danlu.config.load import load_config
 from danlu.config.project import Config
 from danlu.errors import DanluError
 from danlu.pipeline import choose_stages
+from flows.labels import run_labels, tag_this_flow_run
 from flows.stages import SUBFLOWS, flow_run_note, one_line, run_on_pool
 from flows.summary import summary_markdown
-
-
-def run_labels(cfg: Config) -> list[str]:
-    """Prefect tags that tell the runs of several projects (and commits, and params) apart in
-    one Prefect home: project:<folder>, commit:<short sha> (in a git repo), params:<hash>."""
-    from danlu.tracking.lineage import git_commit
-
-    labels = [f"project:{cfg.root.name}"]
-    commit = git_commit(cfg.root)
-    if commit != "unknown":
-        sha, _, dirty = commit.partition("-")
-        labels.append(f"commit:{sha[:8]}" + (f"-{dirty}" if dirty else ""))
-    return labels + [f"params:{cfg.section_hash()}"]
-
-
-def _tag_this_run(labels: list[str]) -> None:
-    """The labels on this flow run too when it was started without them (a deployment)."""
-    from prefect.client.orchestration import get_client
-
-    missing = [t for t in labels if t not in runtime.flow_run.tags]
-    if missing:
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(runtime.flow_run.id, tags=[*runtime.flow_run.tags, *missing])
 
 
 @flow(name="danlu-pipeline", description="WARC -> curated text -> tokenizer -> pretrain -> "
@@ -53,7 +31,7 @@ def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: 
         logger.error("%s", exc)
         return Failed(message=one_line(exc), data=exc)
     labels = run_labels(cfg)
-    _tag_this_run(labels)
+    tag_this_flow_run(labels)
     with tags(*labels):
         return _run_stages(cfg, params_path, overrides, force, chosen)
 

@@ -15,6 +15,7 @@ from danlu.errors import DanluError
 from danlu.pipeline import ORDER, run_stage
 from danlu.tracking.links import NOTE_TAG
 from danlu.train.step_hook import step_hook
+from flows.labels import run_labels, tag_this_flow_run
 from flows.progress import ProgressArtifact
 from flows.shards import prefect_shard_runner
 
@@ -41,6 +42,7 @@ def _subflow(name: str):
                    force: bool = False) -> dict:
         try:
             cfg = load_config(params_path, overrides)
+            tag_this_flow_run(run_labels(cfg))  # on a work pool, the caller's tags stay behind
             run_tags = {"danlu.flow_run_id": str(runtime.flow_run.id), **flow_run_note()}
             with shard_runner(prefect_shard_runner), step_hook(ProgressArtifact(name)):
                 record = asdict(run_stage(name, cfg, parent_run_id=parent_run_id, force=force,

@@ -135,6 +135,16 @@ def test_flow_runs_are_tagged_with_project_commit_and_params(runs: dict, project
             assert expected <= set(run.tags), (name, run.tags)
 
 
+def test_a_stage_flow_started_alone_tags_itself(runs: dict, project: Path):
+    """As a work pool's worker starts it: no caller's `prefect.tags` around it."""
+    from flows.stages import SUBFLOWS
+
+    cfg, _, _ = _client(project)
+    assert SUBFLOWS["pretrain"](str(project / "params.yaml"), SMALL)["cached"]
+    alone = _flow_runs("danlu-pretrain")[-1]
+    assert {f"project:{project.name}", f"params:{cfg.section_hash()}"} <= set(alone.tags)
+
+
 def test_the_uis_link_to_each_other(runs: dict, project: Path):
     from danlu.tracking.links import NOTE_TAG
 

@@ -366,14 +366,44 @@ def test_prefect_server_settings_load_as_intended(service: str, monkeypatch) -> 
     assert server.analytics_enabled is False
 
 
+def cli_options(function) -> set[str]:
+    """The --options of a prefect CLI command (cyclopts), read from its signature."""
+    import inspect
+    import typing
+
+    options = set()
+    for parameter in inspect.signature(function).parameters.values():
+        for meta in getattr(parameter.annotation, "__metadata__", ()):
+            for names in (getattr(meta, "name", None), getattr(meta, "alias", None)):
+                if names:
+                    options.update([names] if isinstance(names, str) else names)
+            if "bool" in str(typing.get_args(parameter.annotation)[0]):  # --flag / --no-flag
+                options.update(f"--no-{n[2:]}" for n in (getattr(meta, "name", None) or ()))
+    return options
+
+
+def test_prefect_commands_use_options_the_installed_cli_has() -> None:
+    from prefect.cli.server import start, start_services
+    from prefect.cli.worker import start as worker_start
+
+    commands = {("prefect", "server", "start"): start, ("prefect", "server", "services", "start"): start_services,
+                ("prefect", "worker", "start"): worker_start}
+    seen = 0
+    for name, service in services().items():
+        cmd = command(service)
+        for prefix, function in commands.items():
+            if tuple(cmd[:len(prefix)]) == prefix:
+                seen += 1
+                flags = {part.split("=", 1)[0] for part in cmd[len(prefix):] if part.startswith("-")}
+                assert flags - cli_options(function) == set(), f"{name}: unknown options"
+    assert seen == 4
+    assert "--with-healthserver" not in cli_options(worker_start)  # the check can fail
+
+
 def test_prefect_api_and_services_run_apart() -> None:
     assert command(services()["prefect-server"])[:3] == ["prefect", "server", "start"]
     assert "--no-services" in command(services()["prefect-server"])
     assert command(services()["prefect-services"]) == ["prefect", "server", "services", "start"]
-    from prefect.cli.server import start
-
-    import inspect
-    assert "no_services" in inspect.signature(start).parameters
 
 
 @pytest.mark.parametrize("service,pool", [("worker-cpu", "cpu"), ("worker-gpu", "gpu")])
@@ -382,7 +412,7 @@ def test_workers_poll_their_pool_with_a_limit(service: str, pool: str, monkeypat
     assert cmd[:3] == ["prefect", "worker", "start"]
     assert cmd[cmd.index("--pool") + 1] == pool
     assert interpolate(cmd[cmd.index("--limit") + 1], env_example()).isdigit()
-    assert "--with-healthserver" in cmd
+    assert "--with-healthcheck" in cmd
     settings, _ = prefect_settings_of(service, monkeypatch)
     assert settings.api.url == "http://prefect-server:4200/api"
     assert settings.api.auth_string.get_secret_value() == env_example()["PREFECT_API_AUTH_STRING"]
@@ -421,6 +451,7 @@ def test_mlflow_server_flags_exist_in_the_installed_mlflow() -> None:
     assert {"--serve-artifacts", "--artifacts-destination", "--app-name", "--allowed-hosts",
             "--cors-allowed-origins", "--backend-store-uri"} <= flags
     values = dict(part.split("=", 1) for part in cmd[2:] if "=" in part)
+    assert values["--backend-store-uri"].startswith("postgresql+psycopg2://"), "the image has psycopg2 only"
     assert values["--app-name"] == "basic-auth" and "basic-auth" in app_name.type.choices
     assert interpolate(values["--artifacts-destination"], env_example()) == "s3://mlflow"
     assert "*" not in interpolate(values["--cors-allowed-origins"], env_example())
@@ -447,6 +478,7 @@ def test_mlflow_auth_config_denies_by_default_and_takes_the_admin_from_env(monke
     assert (config.admin_username, config.admin_password) == ("team-admin", "from-env")
     url = make_url(config.database_uri)
     assert (url.get_backend_name(), url.host, url.database) == ("postgresql", "postgres", "mlflow_auth")
+    assert url.get_driver_name() == "psycopg2", "SQLAlchemy 2.1's default postgresql driver is psycopg 3"
     assert url.username is None and url.password is None, "credentials come from PGUSER/PGPASSWORD"
 
 

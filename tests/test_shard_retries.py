@@ -3,6 +3,8 @@ and never after bad data, which would only fail again."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from danlu.errors import DataError
@@ -45,3 +47,29 @@ def test_a_lost_connection_is_retried_and_bad_data_is_not(harness) -> None:
     with pytest.raises(DataError, match="line 3"):
         bad.result()
     assert CALLS.count("connection") == 2 and CALLS.count("data") == 1
+
+
+def has_a_lifeline(job) -> bool:
+    import threading
+
+    return any(t.name == "danlu-lifeline" for t in threading.enumerate())
+
+
+def test_shard_processes_of_a_prefect_server_run_watch_their_parent(
+        harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefect starts them from its own threads: a watching thread, not the kernel's signal."""
+    from prefect import flow
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.shards import prefect_shard_runner
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    runner = prefect_shard_runner(2)
+    assert runner is not None
+
+    @flow
+    def shards():
+        jobs = [SimpleNamespace(shard=SimpleNamespace(name=name)) for name in ("a", "b")]
+        return list(runner.map(has_a_lifeline, jobs))
+
+    assert shards() == [True, True]

@@ -83,6 +83,9 @@ def _publish_markdown(cfg, name: str) -> None:
 SUBFLOWS = {name: _subflow(name) for name in ORDER}
 # Module-level names, so that a deployment can point at a stage (flows/stages.py:pretrain_flow).
 pretrain_flow = SUBFLOWS["pretrain"]
+sft_flow = SUBFLOWS["sft"]
+reward_flow = SUBFLOWS["reward"]
+dpo_flow = SUBFLOWS["dpo"]
 
 
 def run_on_pool(name: str, pool: str, params_path: str, overrides: list[str],

@@ -39,7 +39,7 @@ def test_pretrain_runs_on_the_pool_worker_and_reports_back(server: str, project:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from flows.deploy import deploy_pretrain
+    from flows.deploy import DeploySettings, deploy_stage
     from flows.stages import run_on_pool
 
     async def make_pool():
@@ -47,7 +47,8 @@ def test_pretrain_runs_on_the_pool_worker_and_reports_back(server: str, project:
             await client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
 
     asyncio.run(make_pool())
-    deploy_pretrain(POOL, project / "params.yaml", project=repo_root)
+    deploy_stage(DeploySettings(params=project / "params.yaml", project=repo_root,
+                                gpu_pool=POOL), "pretrain")
 
     async def read_deployment():
         async with get_client() as client:

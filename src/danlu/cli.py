@@ -301,6 +301,14 @@ def promote(name: Annotated[str, typer.Argument(help="A registered model, e.g. d
     typer.echo(f"{alias}: {before} -> version {done.version} ({done.reason})")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+def deploy(ctx: typer.Context) -> None:
+    """Create or update the team's work pools (cpu, gpu), deployments and the zombie-run
+    automation on the Prefect server at PREFECT_API_URL (`danlu deploy --help`)."""
+    flow_entry("deploy")(list(ctx.args))
+
+
 # Options that take several values after one flag (`--input a.warc.gz b.jsonl`, what a shell
 # glob gives); click wants the flag repeated, so the values are spread before it parses.
 MULTI_VALUE_OPTIONS = ("--input",)

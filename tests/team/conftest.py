@@ -1,0 +1,74 @@
+"""One team setup for the tests in this folder: PostgreSQL databases made for this run, an S3
+server, Prefect (auth string, CSRF on) and MLflow (basic-auth, artifacts served from S3) on
+loopback. Started once, stopped (and the databases dropped) at the end."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import team_servers as ts
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Team:
+    prefect_url: str
+    prefect_auth: str
+    mlflow_url: str
+    mlflow_admin_password: str
+    s3_url: str
+    logs: Path
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a team member's shell exports (README, Operations)."""
+        return {"PREFECT_API_URL": self.prefect_url, "PREFECT_API_AUTH_STRING": self.prefect_auth,
+                "MLFLOW_TRACKING_URI": self.mlflow_url, "MLFLOW_TRACKING_USERNAME": "admin",
+                "MLFLOW_TRACKING_PASSWORD": self.mlflow_admin_password,
+                "MLFLOW_S3_ENDPOINT_URL": self.s3_url, **ts.S3_KEYS}
+
+    def env(self) -> dict[str, str]:
+        return ts.base_env() | self.client_env | {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="session")
+def team(tmp_path_factory):
+    why = ts.postgres_available()
+    if why:
+        pytest.skip(f"the team-setup tests need PostgreSQL: {why} (CI and .ci/run start it)")
+    logs = tmp_path_factory.mktemp("team-servers")
+    started: list[ts.Server] = []
+    try:
+        s3 = ts.start_s3(logs)
+        started.append(s3)
+        for bucket in ("mlflow", "dvc"):
+            ts.make_bucket(s3.url, bucket)
+        auth = f"danlu:{secrets.token_hex(12)}"
+        prefect = ts.start_prefect(logs, auth)
+        started.append(prefect)
+        password = secrets.token_hex(12)
+        mlflow = ts.start_mlflow(logs, s3.url, "mlflow", password, secrets.token_hex(32))
+        started.append(mlflow)
+        yield Team(prefect.url, auth, mlflow.url, password, s3.url, logs)
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def team_env(team: Team, monkeypatch):
+    """This process as a team member's client (Prefect's and MLflow's)."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    for key, value in team.client_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PREFECT_API_KEY", raising=False)
+    with temporary_settings({PREFECT_API_URL: team.prefect_url,
+                             PREFECT_API_AUTH_STRING: team.prefect_auth}):
+        yield team

@@ -43,7 +43,10 @@ RUN uv pip install --compile-bytecode --python /opt/venv/bin/python -r requireme
 COPY pyproject.toml README.md params.yaml dvc.yaml ./
 COPY src ./src
 COPY flows ./flows
-RUN uv pip install --compile-bytecode --python /opt/venv/bin/python --no-deps . \
+# editable, as `make setup` does: flows/ and params.yaml stay at /opt/danlu, the project path
+# that `danlu deploy` gives its deployments (the same in the cpu and the gpu image)
+RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
+    && python -m compileall -q src flows \
     && python -c "import torch, danlu, flows, psycopg2, boto3, dvc_s3, prefect_redis; \
 assert torch.__version__.split('+')[0] == '2.13.0', torch.__version__; \
 assert torch.version.cuda, 'not a CUDA build of torch'"

@@ -517,7 +517,7 @@ def test_worker_images_install_the_locked_project_as_make_setup_does(name: str) 
     torch = [r for r in runs if f"pip install {project_torch_pin()}" in r]
     assert torch, f"{name}: torch is not installed by its pin ({project_torch_pin()})"
     lock = [i for i, r in enumerate(runs) if "-r requirements.lock" in r and "uv pip install" in r]
-    own = [i for i, r in enumerate(runs) if "--no-deps ." in r]
+    own = [i for i, r in enumerate(runs) if re.search(r"--no-deps (-e )?\.( |$)", r)]
     assert lock and own and runs.index(torch[0]) < lock[0] < own[0], "torch, then the lock, then danlu"
     assert "requirements.lock" in " ".join(instructions(text, "COPY"))
     users = instructions(text, "USER")

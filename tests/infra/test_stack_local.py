@@ -83,9 +83,10 @@ class Processes:
         for proc in reversed(self.started):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
         for proc in self.started:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -267,7 +268,15 @@ print(experiment)
     experiment = run.stdout.strip().splitlines()[-1]
     keys = [o["Key"] for o in stack["s3"].list_objects_v2(Bucket=env["DANLU_MLFLOW_BUCKET"]).get("Contents", [])]
     assert any(key.endswith("/artifacts/note.txt") for key in keys), keys
-    # a user nobody granted anything sees nothing (default_permission = NO_PERMISSIONS)
-    assert status(f"{uri}/api/2.0/mlflow/experiments/get?experiment_id={experiment}", auth="alice:alice-secret") == 403
+    # a user nobody granted anything sees nothing (default_permission = NO_PERMISSIONS) until granted
+    get = f"{uri}/api/2.0/mlflow/experiments/get?experiment_id={experiment}"
+    assert status(get, auth="alice:alice-secret") == 403
+    os.environ.update(MLFLOW_TRACKING_USERNAME=env["MLFLOW_AUTH_ADMIN_USERNAME"],
+                      MLFLOW_TRACKING_PASSWORD=env["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    try:
+        users.grant_user_permission("alice", "experiment", experiment, "READ")  # as infra/README.md
+    finally:
+        del os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]
+    assert status(get, auth="alice:alice-secret") == 200
     worker = f"{env['DANLU_MLFLOW_USERNAME']}:{env['DANLU_MLFLOW_PASSWORD']}"
     assert status(f"{uri}/api/2.0/mlflow/experiments/get?experiment_id={experiment}", auth=worker) == 200

@@ -19,6 +19,14 @@ def test_relative_sqlite_uri_is_anchored_at_the_project(cfg):
     assert tracking_uri(cfg) == f"sqlite:///{cfg.root}/mlflow.db"
 
 
+def test_each_project_keeps_its_own_store_in_one_process(cfg, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    client(cfg)
+    (tmp_path / "params.yaml").write_text((cfg.root / "params.yaml").read_text())
+    other = load_config(tmp_path / "params.yaml")
+    assert tracking_uri(other) == f"sqlite:///{tmp_path}/mlflow.db"
+
+
 def test_nested_stage_runs_under_a_parent_with_metrics_by_step(cfg):
     with tracked_run(cfg, "pipeline") as parent:
         with tracked_run(cfg, "pretrain", parent_run_id=parent.run_id) as child:

@@ -35,8 +35,15 @@ def client(cfg: Config):
     from mlflow import MlflowClient
 
     uri = tracking_uri(cfg)
+    users = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # set_tracking_uri exports MLFLOW_TRACKING_URI, which tracking_uri() takes for the user's
+    # choice: the next project in this process (a served flow, a test) would log into this one
+    if users is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = users
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -28,7 +28,7 @@ class PrefectTasks:
     def map(self, fn: Callable, jobs: list) -> Iterator:
         with self.task_runner.duplicate() as runner:
             futures = [runner.submit(curate_shard, parameters={"fn": fn, "job": job,
-                                                               "shard": job.shard.name})
+                                                               "shard": job.name})
                        for job in jobs]
             for future in futures:
                 yield future.result()

@@ -64,6 +64,10 @@ class ShardJob:
     shards_dir: Path
     steps: tuple[str, ...]  # every filter step of the run, global ones included (for stats)
 
+    @property
+    def name(self) -> str:
+        return self.shard.name
+
 
 def shard_dir(shards_dir: Path, shard: Shard) -> Path:
     return shards_dir / shard.name
@@ -214,6 +218,10 @@ class ScoreJob:
     index: int
     shard_dir: Path
     model_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"score-{self.shard_dir.name}"
 
 
 def score_shard(job: ScoreJob) -> tuple[int, np.ndarray]:

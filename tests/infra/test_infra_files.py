@@ -628,9 +628,9 @@ def test_the_kubernetes_template_limits_gpus_through_a_variable() -> None:
 
 
 def test_the_kubernetes_template_keeps_prefects_default_fields() -> None:
-    """The fields the Kubernetes worker (prefect-kubernetes) reads from its configuration."""
+    """The fields the Kubernetes worker (prefect-kubernetes 0.8.0) reads from its configuration."""
     config = pool("gpu-kubernetes.json")["job_configuration"]
-    assert {"command", "env", "labels", "name", "namespace", "job_manifest", "cluster_config",
+    assert {"command", "env", "labels", "name", "namespace", "annotations", "job_manifest", "cluster_config",
             "job_watch_timeout_seconds", "pod_watch_timeout_seconds", "stream_output"} <= set(config)
     container = k8s_container(config["job_manifest"])
     assert (container["env"], container["args"], container["image"]) == ("{{ env }}", "{{ command }}", "{{ image }}")

@@ -51,8 +51,9 @@ RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
 assert torch.__version__.split('+')[0] == '2.13.0', torch.__version__; \
 assert torch.version.cuda, 'not a CUDA build of torch'"
 
+# the project folder is the user's: a flow run may write beside the code (caches, locks)
 RUN useradd --create-home --uid 10001 --shell /bin/bash danlu \
-    && mkdir -p /workspace && chown danlu:danlu /workspace
+    && mkdir -p /workspace && chown -R danlu:danlu /workspace /opt/danlu
 USER danlu
 WORKDIR /workspace
 

@@ -41,8 +41,9 @@ RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
     && python -c "import torch, danlu, flows, psycopg2, boto3, dvc_s3, prefect_redis; \
 assert torch.__version__.split('+')[0] == '2.13.0', torch.__version__"
 
+# the project folder is the user's: a flow run may write beside the code (caches, locks)
 RUN useradd --create-home --uid 10001 --shell /bin/bash danlu \
-    && mkdir -p /workspace && chown danlu:danlu /workspace
+    && mkdir -p /workspace && chown -R danlu:danlu /workspace /opt/danlu
 USER danlu
 WORKDIR /workspace
 

@@ -280,3 +280,19 @@ print(experiment)
     assert status(get, auth="alice:alice-secret") == 200
     worker = f"{env['DANLU_MLFLOW_USERNAME']}:{env['DANLU_MLFLOW_PASSWORD']}"
     assert status(f"{uri}/api/2.0/mlflow/experiments/get?experiment_id={experiment}", auth=worker) == 200
+
+
+def test_the_dvc_remote_works_with_the_workers_environment(stack, tmp_path: Path) -> None:
+    """The workers reach the DVC remote by AWS_* and AWS_ENDPOINT_URL_S3 alone: the repository's
+    remote names only the bucket."""
+    env = {**stack["service_env"]("worker-cpu"), "HOME": str(tmp_path)}
+    bucket = stack["env"]["DANLU_DVC_BUCKET"]
+    repo = tmp_path / "project"
+    repo.mkdir()
+    (repo / "a.txt").write_text("hello\n")
+    for argv in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"], [str(BIN / "dvc"), "add", "-q", "a.txt"],
+                 [str(BIN / "dvc"), "remote", "add", "-d", "team", f"s3://{bucket}"], [str(BIN / "dvc"), "push"]):
+        result = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
+    keys = [o["Key"] for o in stack["s3"].list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert any(key.startswith("files/md5/") for key in keys), keys

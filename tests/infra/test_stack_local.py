@@ -296,3 +296,20 @@ def test_the_dvc_remote_works_with_the_workers_environment(stack, tmp_path: Path
         assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
     keys = [o["Key"] for o in stack["s3"].list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert any(key.startswith("files/md5/") for key in keys), keys
+
+
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_the_healthchecks_of_postgres_and_redis_pass(stack, service: str) -> None:
+    """The compose healthcheck's shell command ($$ unescaped), pointed at this test's port."""
+    kind, shell_command = services()[service]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    port = stack["ports"][service]
+    shell_command = interpolate(shell_command, stack["env"])
+    shell_command = (shell_command.replace("-h 127.0.0.1", f"-h 127.0.0.1 -p {port}")
+                     .replace("redis-cli ping", f"redis-cli -p {port} ping"))
+    env = {**os.environ, "PATH": f"{PG_BIN}:{os.environ['PATH']}",
+           **{k: interpolate(v, stack["env"]) for k, v in environment(services()[service]).items()}}
+    assert subprocess.run(["sh", "-c", shell_command], env=env, timeout=30).returncode == 0
+    env["POSTGRES_PASSWORD" if service == "postgres" else "REDIS_PASSWORD"] = "wrong"
+    assert subprocess.run(["sh", "-c", shell_command], env=env, timeout=30,
+                          capture_output=True).returncode != 0

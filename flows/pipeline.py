@@ -38,44 +38,46 @@ def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: 
 
 def _run_stages(cfg: Config, params_path: str, overrides: list[str], force: bool,
                 chosen: list[str]):
+    """The stages under one MLflow parent run, which ends FAILED when a stage fails; the
+    summary is published either way."""
     from danlu.tracking.lineage import lineage_tags
-    from danlu.tracking.mlflow_runs import experiment_id, tracked_run
+    from danlu.tracking.mlflow_runs import end_run, experiment_id, start_run
 
     logger = get_run_logger()
     run_tags = {"danlu.flow_run_id": str(runtime.flow_run.id), **lineage_tags(cfg),
                 "danlu.overrides": " ".join(overrides), **flow_run_note()}
+    parent = start_run(cfg, "pipeline", tags=run_tags)
     records: list[dict] = []
     failure: dict | None = None
     try:
-        with tracked_run(cfg, "pipeline", tags=run_tags) as parent:
-            parent.log_params({"params_hash": cfg.section_hash(), "stages": ",".join(chosen)})
-            for name in chosen:
-                logger.info("stage %s", name)
-                try:
-                    record = _run_one(name, cfg, params_path, overrides, parent.run_id, force)
-                except Exception as exc:  # the subflow logged it; the summary says it
-                    failure = {"stage": name, "error": one_line(exc), "exception": exc}
-                    break
-                records.append(record)
-                # not `<stage>.<metric>`: the stage run's curves are named so (pretrain/val_loss)
-                parent.log_metrics({f"{name}.final.{k}": v for k, v in record["metrics"].items()})
-            reused = [r["name"] for r in records if r["cached"]]
-            parent.set_tags({"danlu.reused": ",".join(reused)} if reused else {})
-            not_run = chosen[len(records) + (failure is not None):]
-            markdown = summary_markdown(records, parent.run_id, cfg, experiment_id(cfg),
-                                        failure=failure, not_run=not_run)
-            parent.log_dict({"stages": records, "failed": failure and failure["stage"],
-                             "not_run": not_run}, "pipeline_summary.json")
-            create_markdown_artifact(markdown=markdown, key="danlu-pipeline-summary",
-                                     description="danlu pipeline run summary")
-            if failure:
-                raise failure["exception"]  # the MLflow parent run ends FAILED
-    except Exception as exc:
-        if failure is None or exc is not failure["exception"]:
-            raise
+        parent.log_params({"params_hash": cfg.section_hash(), "stages": ",".join(chosen)})
+        for name in chosen:
+            logger.info("stage %s", name)
+            try:
+                record = _run_one(name, cfg, params_path, overrides, parent.run_id, force)
+            except Exception as exc:  # the subflow logged it; the summary says it
+                failure = {"stage": name, "error": one_line(exc), "exception": exc}
+                break
+            records.append(record)
+            # not `<stage>.<metric>`: the stage run's curves are named so (pretrain/val_loss)
+            parent.log_metrics({f"{name}.final.{k}": v for k, v in record["metrics"].items()})
+        if reused := [r["name"] for r in records if r["cached"]]:
+            parent.set_tags({"danlu.reused": ",".join(reused)})
+        not_run = chosen[len(records) + (failure is not None):]
+        markdown = summary_markdown(records, parent.run_id, cfg, experiment_id(cfg),
+                                    failure=failure, not_run=not_run)
+        parent.log_dict({"stages": records, "failed": failure and failure["stage"],
+                         "not_run": not_run}, "pipeline_summary.json")
+        create_markdown_artifact(markdown=markdown, key="danlu-pipeline-summary",
+                                 description="danlu pipeline run summary")
+    except BaseException:
+        end_run(parent, "FAILED")
+        raise
+    end_run(parent, "FAILED" if failure else "FINISHED")
+    if failure:
         message = f"stage {failure['stage']} failed: {failure['error']}"
         logger.error("%s", message)
-        return Failed(message=message, data=exc)
+        return Failed(message=message, data=failure["exception"])  # the caller gets it raised
     return {"mlflow_run_id": parent.run_id, "stages": records, "markdown": markdown}
 
 

@@ -76,6 +76,15 @@ def declared_stage(root: Path, name: str) -> dict | None:
     return (data.get("stages") or {}).get(name)
 
 
+def absolute_target(root: Path, target: str) -> str:
+    """A .dvc file or a stage of root's dvc.yaml, as a path DVC does not resolve against the
+    process's working directory (which may be another project)."""
+    root = Path(root)
+    if target.endswith(".dvc") or (root / target).exists():
+        return str(root / target)
+    return f"{root / 'dvc.yaml'}:{target}"
+
+
 def commit(root: Path, target: str) -> bool:
     """`dvc commit -f target` through DVC's API; a failure (another DVC process holds the
     repository's lock, say) is a warning: the stage's outputs are fine, only the lock waits."""
@@ -83,13 +92,52 @@ def commit(root: Path, target: str) -> bool:
     from dvc.repo import Repo
 
     try:
-        with _dvc_quiet(), Repo(str(root)) as repo:
-            repo.commit(target, force=True)
+        with _dvc_quiet(), Repo(str(root), _wait_for_lock=True) as repo:
+            repo.commit(absolute_target(root, target), force=True)
     except DvcException as exc:
         log.warning("%s: not recorded in dvc.lock (%s); `dvc commit %s` records it", target,
                     exc, target)
         return False
     return True
+
+
+def default_remote(root: Path) -> tuple[str, str] | None:
+    """(name, url) of the DVC remote that `dvc push` and `dvc pull` use by default (None: none
+    set), read from the repository's config files as DVC layers them (config.local wins),
+    without importing DVC."""
+    import configparser
+
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    for name in ("config", "config.local"):
+        path = Path(root) / ".dvc" / name
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error as exc:
+            from danlu.errors import ConfigError
+
+            raise ConfigError(f"{path}: not a DVC config ({exc})") from exc
+    remote = parser.get("core", "remote", fallback="")
+    if not remote:
+        return None
+    return remote, parser.get(f"'remote \"{remote}\"'", "url", fallback="")
+
+
+def is_shared(url: str) -> bool:
+    """A remote other machines reach by URL (s3://, gs://, ssh://, https://...), not a folder."""
+    return "://" in url and not url.startswith("file://")
+
+
+def missing_from_remote(root: Path, dvc_file: str = "data.dvc") -> tuple[str, list[str]] | None:
+    """(remote, files of `dvc_file`'s data not in it): None when the project has no default
+    remote or no such .dvc file. Asks the remote (`dvc status -c`), so it can take a moment."""
+    from dvc.repo import Repo
+
+    remote = default_remote(root)
+    if remote is None or not (Path(root) / dvc_file).is_file():
+        return None
+    with _dvc_quiet(), Repo(str(root), _wait_for_lock=True) as repo:
+        status = repo.status([absolute_target(root, dvc_file)], cloud=True)
+    return remote[0], sorted(path for path, state in status.items() if state != "deleted")
 
 
 def cache_data(root: Path, dvc_file: str = "data.dvc") -> bool:
@@ -102,14 +150,15 @@ def cache_data(root: Path, dvc_file: str = "data.dvc") -> bool:
     if not dvc_project(root) or not (Path(root) / dvc_file).is_file():
         return False
     try:
-        with _dvc_quiet(), Repo(str(root)) as repo:
-            changes = repo.status([dvc_file]).get(dvc_file, [])
+        with _dvc_quiet(), Repo(str(root), _wait_for_lock=True) as repo:
+            target = absolute_target(root, dvc_file)
+            changes = next(iter(repo.status([target]).values()), [])
             only_uncached = changes and all(
                 set(c) == {"changed outs"} and set(c["changed outs"].values()) == {"not in cache"}
                 for c in changes)
             if not only_uncached:
                 return False
-            repo.commit(dvc_file, force=True)
+            repo.commit(target, force=True)
     except DvcException as exc:
         log.warning("%s: data not put in the DVC cache (%s)", dvc_file, exc)
         return False

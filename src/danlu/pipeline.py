@@ -200,6 +200,28 @@ def check_inputs(cfg: Config, names: list[str]) -> None:
                 if dep.is_relative_to(cfg.path(cfg.paths.data)) else ""
             raise DataError(f"{rel}: input of the {name} stage not found{hint}")
         planned.update(spec.outputs(cfg))
+    check_data_pushed(cfg)
+
+
+def check_data_pushed(cfg: Config, dvc_file: str = "data.dvc") -> None:
+    """tracking.require_pushed_data: on a team's DVC remote a run starts only when the data it
+    reads is there, so that its lineage (data_dvc_md5) names data the others can pull. auto:
+    when the default remote is shared (a URL; a local folder such as the sample's is not)."""
+    from danlu.dvc_files import default_remote, is_shared, missing_from_remote
+
+    setting = cfg.tracking.require_pushed_data
+    remote = default_remote(cfg.root)
+    if setting is False or (setting == "auto" and not (remote and is_shared(remote[1]))):
+        return
+    found = missing_from_remote(cfg.root, dvc_file)
+    if found is None:
+        raise DataError(f"{cfg.root}: tracking.require_pushed_data is true, but the project has "
+                        f"no default DVC remote or no {dvc_file} (`dvc remote add -d ...`)")
+    remote, missing = found
+    if missing:
+        raise DataError(f"{dvc_file}: {len(missing)} object(s) of its data are not in DVC remote "
+                        f"{remote!r} (e.g. {missing[-1]}); `dvc push` first, so that this run "
+                        "can be reproduced from the remote (tracking.require_pushed_data)")
 
 
 # ---- fingerprints: reuse a stage whose params, inputs and code have not changed ---------------

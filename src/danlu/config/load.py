@@ -32,6 +32,7 @@ ADDED_KEYS = {
     "evaluate.cost_per_hour": ("0.4", "0"),
     "tracking.ui_url": ("0.5", "http://127.0.0.1:5000"),
     "tracking.system_metrics": ("0.5", "true"),
+    "tracking.require_pushed_data": ("0.5", "auto"),
 }
 
 # Sections renamed in a release: old name -> (release, new name, what else changed).

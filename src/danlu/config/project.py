@@ -32,6 +32,9 @@ class TrackingConfig(Section):
                         "server: the one infra/servers.sh starts")
     system_metrics: bool = Field(description="log CPU, memory (and GPU with pynvml) during "
                                  "training into the stage's run, as system/* metrics")
+    require_pushed_data: bool | Literal["auto"] = Field(
+        description="a run starts only when data/ is in the DVC remote (so that others can "
+        "reproduce it); auto = when the default DVC remote is a URL (s3://, ssh://...)")
 
 
 class RegistryConfig(Section):

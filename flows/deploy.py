@@ -25,8 +25,9 @@ from pathlib import Path
 
 import flows  # noqa: F401  (Prefect environment defaults)
 
+from flows.stages import GPU_STAGES
+
 PROJECT = Path(__file__).resolve().parents[1]
-GPU_STAGES = ("pretrain", "sft", "reward", "dpo")
 ZOMBIE_AUTOMATION = "danlu: crash flow runs without heartbeats"
 # The worker's flow-run process imports Prefect before flows/: the danlu logger (and the
 # torchrun output relayed through it) reaches the run's logs only when set in its env.

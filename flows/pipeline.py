@@ -14,7 +14,7 @@ from danlu.config.project import Config
 from danlu.errors import DanluError
 from danlu.pipeline import choose_stages
 from flows.labels import run_labels, tag_this_flow_run
-from flows.stages import SUBFLOWS, flow_run_note, one_line, run_on_pool
+from flows.stages import GPU_STAGES, SUBFLOWS, flow_run_note, one_line, run_on_pool
 from flows.summary import summary_markdown
 
 
@@ -83,8 +83,8 @@ def _run_stages(cfg: Config, params_path: str, overrides: list[str], force: bool
 
 def _run_one(name: str, cfg: Config, params_path: str, overrides: list[str],
              parent_run_id: str, force: bool) -> dict:
-    if name == "pretrain" and cfg.train.work_pool:
-        get_run_logger().info("stage pretrain on work pool %s", cfg.train.work_pool)
+    if name in GPU_STAGES and cfg.train.work_pool:
+        get_run_logger().info("stage %s on work pool %s", name, cfg.train.work_pool)
         return run_on_pool(name, cfg.train.work_pool, params_path, overrides, parent_run_id,
                            force)
     return SUBFLOWS[name](params_path, overrides, parent_run_id, force)

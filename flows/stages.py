@@ -82,6 +82,8 @@ def _publish_markdown(cfg, name: str) -> None:
 
 SUBFLOWS = {name: _subflow(name) for name in ORDER}
 # Module-level names, so that a deployment can point at a stage (flows/stages.py:pretrain_flow).
+# The stages that `train.work_pool` hands to a GPU pool's worker (`danlu deploy` deploys them).
+GPU_STAGES = ("pretrain", "sft", "reward", "dpo")
 pretrain_flow = SUBFLOWS["pretrain"]
 sft_flow = SUBFLOWS["sft"]
 reward_flow = SUBFLOWS["reward"]
@@ -90,10 +92,10 @@ dpo_flow = SUBFLOWS["dpo"]
 
 def run_on_pool(name: str, pool: str, params_path: str, overrides: list[str],
                 parent_run_id: str | None, force: bool, timeout: float | None = None) -> dict:
-    """The stage as a run of its deployment `danlu-<name>/<pool>` (made by `python -m
-    flows.deploy --pretrain-pool POOL`), picked up by that pool's worker; waits for it, then
-    reads its record from the outputs, which the worker's machine shares with this one.
-    `timeout` (seconds; None = as long as it takes) bounds the wait."""
+    """The stage as a run of its deployment `danlu-<name>/<pool>` (made by `danlu deploy`),
+    picked up by that pool's worker; waits for it, then reads its record from the outputs,
+    which the worker's machine shares with this one. A child that does not complete fails the
+    caller (Prefect would not). `timeout` (seconds; None = as long as it takes) bounds the wait."""
     from prefect.deployments import run_deployment
 
     from danlu.pipeline import last_record

@@ -47,8 +47,9 @@ class TrainConfig(Section):
                                 "under torchrun; 0 = one per visible GPU")
     distributed: Literal["ddp", "fsdp"] = Field(description="data parallel: "
                                                 "DDP, or FSDP2 (fully_shard) to shard the model")
-    work_pool: str | None = Field(description="Prefect work pool whose worker runs the pretrain "
-                                  "stage (a GPU machine's); null = the flow's own process")
+    work_pool: str | None = Field(description="Prefect work pool whose workers run the training "
+                                  "stages (pretrain, sft, reward, dpo: a GPU machine's; "
+                                  "`danlu deploy`); null = the flow's own process")
     checkpoint_every: int = Field(ge=0, description="steps between checkpoints; 0 = none")
     keep_checkpoints: int = Field(ge=1)
     resume: Literal["auto", "never"] = Field(

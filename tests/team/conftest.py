@@ -63,12 +63,18 @@ def team(tmp_path_factory):
 
 @pytest.fixture
 def team_env(team: Team, monkeypatch):
-    """This process as a team member's client (Prefect's and MLflow's)."""
+    """This process as a team member's client (Prefect's and MLflow's). MLflow's URIs are
+    module globals that an earlier test's mlflow.set_tracking_uri leaves set, and they win over
+    MLFLOW_TRACKING_URI: they point at the team's server here, and back afterwards."""
+    from mlflow.tracking._model_registry import utils as registry_globals
+    from mlflow.tracking._tracking_service import utils as tracking_globals
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     for key, value in team.client_env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PREFECT_API_KEY", raising=False)
+    monkeypatch.setattr(tracking_globals, "_tracking_uri", team.mlflow_url)
+    monkeypatch.setattr(registry_globals, "_registry_uri", team.mlflow_url)
     with temporary_settings({PREFECT_API_URL: team.prefect_url,
                              PREFECT_API_AUTH_STRING: team.prefect_auth}):
         yield team

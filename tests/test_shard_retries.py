@@ -69,7 +69,7 @@ def test_shard_processes_of_a_prefect_server_run_watch_their_parent(
 
     @flow
     def shards():
-        jobs = [SimpleNamespace(shard=SimpleNamespace(name=name)) for name in ("a", "b")]
+        jobs = [SimpleNamespace(name=name) for name in ("a", "b")]
         return list(runner.map(has_a_lifeline, jobs))
 
     assert shards() == [True, True]

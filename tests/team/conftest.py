@@ -4,8 +4,9 @@ loopback. Started once, stopped (and the databases dropped) at the end."""
 
 from __future__ import annotations
 
-import os
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import pytest
 import team_servers as ts
 
 pytestmark = pytest.mark.slow
+
+TINY = ["tokenizer.vocab_size=512", "model.context_length=64", "train.max_steps=6",
+        "train.batch_size=4", "train.eval_every=3", "train.eval_batches=1",
+        "train.checkpoint_every=3", "train.sample_tokens=0"]
+STAGES = ["curate", "tokenizer", "pretrain"]
 
 
 @dataclass
@@ -78,3 +84,21 @@ def team_env(team: Team, monkeypatch):
     with temporary_settings({PREFECT_API_URL: team.prefect_url,
                              PREFECT_API_AUTH_STRING: team.prefect_auth}):
         yield team
+
+
+@pytest.fixture(scope="session")
+def team_run(team, tmp_path_factory) -> dict:
+    """A tiny pipeline run from a team member's shell, the way README's Operations says."""
+    from danlu.sample.bundle import restore
+
+    project = tmp_path_factory.mktemp("team-project")
+    repo = Path(__file__).parents[2]
+    (project / "params.yaml").write_text((repo / "params.yaml").read_text())
+    restore(project / "data")
+    argv = [str(Path(sys.executable).parent / "danlu"), "run", "--stages", ",".join(STAGES)]
+    for override in TINY:
+        argv += ["-S", override]
+    run = subprocess.run(argv, env=team.env(), cwd=project, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    return {"project": project, "output": run.stdout + run.stderr, "stages": STAGES}

@@ -5,35 +5,12 @@ model's files in the S3 bucket; no credential anywhere in what was logged; no pi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-TINY = ["tokenizer.vocab_size=512", "model.context_length=64", "train.max_steps=6",
-        "train.batch_size=4", "train.eval_every=3", "train.eval_batches=1",
-        "train.checkpoint_every=3", "train.sample_tokens=0"]
-STAGES = ["curate", "tokenizer", "pretrain"]
-
-
-@pytest.fixture(scope="module")
-def team_run(team, tmp_path_factory) -> dict:
-    from danlu.sample.bundle import restore
-
-    project = tmp_path_factory.mktemp("team-project")
-    repo = Path(__file__).parents[2]
-    (project / "params.yaml").write_text((repo / "params.yaml").read_text())
-    restore(project / "data")
-    argv = [str(Path(sys.executable).parent / "danlu"), "run", "--stages", ",".join(STAGES)]
-    for override in TINY:
-        argv += ["-S", override]
-    run = subprocess.run(argv, env=team.env(), cwd=project, capture_output=True, text=True,
-                         timeout=900)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
-    return {"project": project, "output": run.stdout + run.stderr}
 
 
 def test_flow_runs_subflows_and_artifacts_are_on_the_server(team_env, team_run):
@@ -52,7 +29,7 @@ def test_flow_runs_subflows_and_artifacts_are_on_the_server(team_env, team_run):
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id])))
         flows = {client.read_flow(c.flow_id).name: c for c in children}
-        assert sorted(flows) == sorted(f"danlu-{s}" for s in STAGES)
+        assert sorted(flows) == sorted(f"danlu-{s}" for s in team_run["stages"])
         assert all(c.state.is_completed() for c in children)
         keys = {a.key for a in client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["danlu-pipeline-summary", "danlu-curate-stats"])))}
@@ -69,7 +46,7 @@ def test_mlflow_has_the_runs_the_version_its_alias_and_lineage(team_env, team_ru
     parent = next(r for r in runs if r.info.run_name == "pipeline")
     nested = {r.info.run_name for r in runs
               if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert set(STAGES) <= nested
+    assert set(team_run["stages"]) <= nested
     base = client.get_model_version_by_alias("danlu-base", "candidate")
     assert base.tags["params_hash"] and base.tags["git_commit"] and base.tags["weights_sha256"]
     assert client.get_run(base.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id

@@ -13,6 +13,7 @@ from danlu.config.load import load_config
 from danlu.config.project import Config
 from danlu.errors import DanluError
 from danlu.pipeline import choose_stages
+from danlu.project_lock import project_lock
 from flows.labels import run_labels, tag_this_flow_run
 from flows.stages import GPU_STAGES, SUBFLOWS, flow_run_note, one_line, run_on_pool
 from flows.summary import summary_markdown
@@ -32,7 +33,7 @@ def danlu_pipeline(params_path: str, overrides: list[str] | None = None, force: 
         return Failed(message=one_line(exc), data=exc)
     labels = run_labels(cfg)
     tag_this_flow_run(labels)
-    with tags(*labels):
+    with tags(*labels), project_lock(cfg.path(cfg.paths.outputs), "danlu-pipeline"):
         return _run_stages(cfg, params_path, overrides, force, chosen)
 
 

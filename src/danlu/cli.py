@@ -48,10 +48,12 @@ def _config(params: Path | None, overrides: list[str] | None):
 def _run_one(name: str, params: Path | None, overrides: list[str] | None, force: bool,
              no_track: bool) -> None:
     from danlu.pipeline import run_stage
+    from danlu.project_lock import project_lock
 
     cfg = _config(params, overrides)
     parent = os.environ.get("DANLU_PARENT_RUN_ID") or None
-    record = run_stage(name, cfg, parent_run_id=parent, force=force, track=not no_track)
+    with project_lock(cfg.path(cfg.paths.outputs), f"danlu {name}"):
+        record = run_stage(name, cfg, parent_run_id=parent, force=force, track=not no_track)
     state = "reused (unchanged)" if record.cached else f"done in {record.seconds:.1f} s"
     typer.echo(f"{name}: {state}")
     for key in sorted(record.metrics)[:12]:

@@ -11,19 +11,13 @@ from prefect.states import Completed, Failed
 
 from danlu.config.load import load_config
 from danlu.curate.execute import shard_runner
-from danlu.errors import DanluError
+from danlu.errors import DanluError, one_line
 from danlu.pipeline import ORDER, run_stage
 from danlu.tracking.links import NOTE_TAG
 from danlu.train.step_hook import step_hook
 from flows.labels import run_labels, tag_this_flow_run
 from flows.progress import ProgressArtifact
 from flows.shards import prefect_shard_runner
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one line: danlu's own by their message, others with their type."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return text if isinstance(exc, DanluError) else f"{type(exc).__name__}: {text}"
 
 
 def flow_run_note() -> dict[str, str]:

@@ -24,6 +24,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="module")
+def prefect():
+    """Prefect's test harness (a temporary server) for a module's flow runs."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 TEXTS = [
     "The quick brown fox jumps over the lazy dog. " * 3,
     "def add(a, b):\n    return a + b\n",
@@ -113,6 +122,9 @@ def tokenizer_stage_project(tmp_path_factory, repo_root: Path, tiny_tokenizer_di
         val_bytes = sum(len(tok.decode(d).encode()) for d in docs[270:])
         (stage / "stats.json").write_text(json.dumps(
             {"val_bytes": val_bytes, "val_tokens": sum(len(d) for d in docs[270:])}))
+        heldout = root / "data" / "eval" / "tasks" / "heldout.jsonl"  # params' train.heldout
+        heldout.parent.mkdir(parents=True)
+        heldout.write_text("".join(json.dumps({"text": t}) + "\n" for t in STAGE_TEXTS[:4]))
         return root
 
     return make

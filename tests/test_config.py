@@ -129,8 +129,11 @@ def test_a_params_file_from_before_an_added_key_gets_the_migration(tmp_path, rep
         if "." not in key:  # a whole section: its message points at danlu's params.yaml
             assert key in raw
             continue
-        section, name = key.split(".")
-        assert yaml.safe_dump(raw[section].get(name, yaml.safe_load(value))) == \
+        *sections, name = key.split(".")
+        node = raw
+        for section in sections:
+            node = node[section]
+        assert yaml.safe_dump(node.get(name, yaml.safe_load(value))) == \
             yaml.safe_dump(yaml.safe_load(value))
 
 

@@ -120,3 +120,25 @@ def test_push_then_pull_restores_data_and_outputs(project: Path):
     assert (project / "data" / "crawl").is_dir()
     assert any((project / "outputs" / "tokenizer" / "shards").glob("train-*.bin"))
     assert "up to date" in sh(project, "dvc", "status").stdout
+
+
+def test_an_ablation_as_queued_dvc_experiments(project: Path):
+    """`danlu ablate --dvc` queues a run per variant and seed with the plan's overrides; DVC
+    runs them (its run cache shares the data stages), and `--from-dvc` reports them."""
+    import json
+
+    args = ["--name", "abl", "--variant", "base", "--variant", "lr=train.lr=0.01", "--seeds", "1"]
+    queued = sh(project, "danlu", "ablate", "--dvc", *args).stdout
+    assert "queued abl-base-s1" in queued and "queued abl-lr-s1" in queued, queued
+    sh(project, "dvc", "exp", "run", "--run-all", "--jobs", "1")
+    shown = sh(project, "dvc", "exp", "show", "--only-changed", "--no-pager").stdout
+    assert "abl-base-s1" in shown and "abl-lr-s1" in shown, shown
+    report = sh(project, "danlu", "ablate", "--from-dvc", *args).stdout
+    assert "`lr` against `base`" in report, report
+    runs = json.loads((project / "outputs/ablations/abl/results.json").read_text())["runs"]
+    assert [r["status"] for r in runs] == ["ok", "ok"], runs
+    steps = yaml.safe_load((project / "params.yaml").read_text())["train"]["max_steps"]
+    assert {r["metrics"]["tokens_seen"] for r in runs} == {steps * 2048}
+    assert runs[0]["metrics"]["heldout.bits_per_byte"] != runs[1]["metrics"]["heldout.bits_per_byte"]
+    # the same data for both: the same documents kept
+    assert runs[0]["metrics"]["documents_kept"] == runs[1]["metrics"]["documents_kept"]

@@ -12,7 +12,7 @@ FOUNDATION = {"errors", "atomic", "jsonl", "records", "progress", "config", "imp
               "id_hash", "environment", "lifeline", "project_lock"}
 LIBRARY = {"model", "train", "tokens", "tracking", "validate"}
 STAGES = {"sample", "curate", "tokenizer", "pretrain", "finetune", "evaluate"}
-RUNNER = {"pipeline"}
+RUNNER = {"pipeline", "ablation"}
 TOP = {"cli", "__main__"}
 LAYERS = [FOUNDATION, LIBRARY, STAGES, RUNNER, TOP]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sample_project import sample_project
 from danlu.pipeline import ORDER
 
 pytestmark = pytest.mark.slow
@@ -24,20 +25,7 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, repo_root: Path) -> Path:
-    from danlu.sample.bundle import restore
-
-    root = tmp_path_factory.mktemp("project")
-    (root / "params.yaml").write_text((repo_root / "params.yaml").read_text())
-    restore(root / "data")
-    return root
-
-
-@pytest.fixture(scope="module")
-def prefect():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+    return sample_project(tmp_path_factory.mktemp("project"), repo_root)
 
 
 @pytest.fixture(scope="module")

@@ -131,6 +131,7 @@ def test_inputs_are_checked_before_a_run(tmp_path: Path, repo_root: Path):
         check_inputs(cfg, ["pretrain"])
     for name in ("crawl", "reference", "sft", "eval/tasks"):
         (tmp_path / "data" / name).mkdir(parents=True)
-    for rel in ("sft/conversations.jsonl", "sft/preferences.jsonl", "eval/prompts.jsonl"):
+    for rel in ("sft/conversations.jsonl", "sft/preferences.jsonl", "eval/prompts.jsonl",
+                "eval/tasks/heldout.jsonl"):
         (tmp_path / "data" / rel).write_text("{}\n")
     check_inputs(cfg, ORDER)  # every later input is made by an earlier stage of the run

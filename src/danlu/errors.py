@@ -43,6 +43,12 @@ _READ_ONLY = {errno.EROFS: "is on a read-only file system",
               errno.EPERM: "is not writable (operation not permitted)"}
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line: danlu's own by their message, others with their type."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if isinstance(exc, DanluError) else f"{type(exc).__name__}: {text}"
+
+
 def output_error(exc: BaseException, output: str | os.PathLike | None = None) -> OutputError | None:
     """The one clear error for an OSError met while writing `output`: a full disk, or a
     read-only or not writable folder (named: the nearest folder that exists). None for any

@@ -102,6 +102,12 @@ def _none(cfg: Config) -> list[Path]:
     return []
 
 
+def _pretrain_inputs(cfg: Config) -> list[Path]:
+    """The tokenizer's outputs, and train.heldout's text when one is set."""
+    paths = _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json")(cfg)
+    return paths + ([cfg.path(cfg.train.heldout)] if cfg.train.heldout is not None else [])
+
+
 def _sft_outs(cfg: Config) -> list[Path]:
     """LoRA and QLoRA also leave their adapter folder beside the merged model."""
     outs = ["sft/model", "sft/metrics.json", "sft/quarantine.jsonl"]
@@ -133,11 +139,11 @@ STAGES: dict[str, StageSpec] = {
                          "tokenizer/mixture.json", "tokenizer/report.json",
                          "tokenizer/report.md"),
                   _none, ("vocab_size", "train_tokens", "val_bytes_per_token")),
-        StageSpec("pretrain", "pretrain", ("seed", "model", "train"),
-                  _paths("tokenizer/tokenizer", "tokenizer/shards", "tokenizer/stats.json"),
+        StageSpec("pretrain", "pretrain", ("seed", "model", "train"), _pretrain_inputs,
                   _paths("pretrain/model", "pretrain/metrics.json", "pretrain/samples.jsonl"),
                   _paths("pretrain/loss.csv"),
-                  ("train_loss", "val_loss", "val_bits_per_byte", "tokens_per_s"), trains=True),
+                  ("train_loss", "val_loss", "val_bits_per_byte", "heldout_bits_per_byte",
+                   "train_tokens", "tokens_per_s"), trains=True),
         StageSpec("sft", "finetune", ("seed", "finetune", "train.threads"),
                   lambda cfg: [cfg.out_dir("pretrain") / "model",
                                *cfg.path_list(cfg.finetune.data)],
@@ -333,6 +339,10 @@ def _record_in_dvc_lock(spec: StageSpec, cfg: Config) -> None:
     if not dvc_project(cfg.root):
         return
     saved = load_config(cfg.root / "params.yaml")
+    if saved.paths != cfg.paths:  # e.g. an ablation's stage, in a workspace of its own
+        log.info("%s: outputs in %s, not dvc.yaml's; dvc.lock not updated", spec.name,
+                 cfg.paths.outputs)
+        return
     if param_values(saved, spec.params) != param_values(cfg, spec.params):
         log.info("%s: run with -S overrides of its params; dvc.lock not updated", spec.name)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,9 @@ log = logging.getLogger("danlu.progress")
 def progress_bar(total: int, description: str, *, log_every_s: float = 10.0
                  ) -> Iterator[Callable[..., None]]:
     """Yield `advance(n=1, **fields)`; fields (e.g. loss=2.1) are shown beside the bar."""
-    if sys.stderr.isatty():
+    # rich allows one live display at a time: work on other threads (variants of an ablation
+    # run at once) logs lines instead
+    if sys.stderr.isatty() and threading.current_thread() is threading.main_thread():
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         columns = (TextColumn("{task.description}"), BarColumn(),

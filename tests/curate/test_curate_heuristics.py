@@ -226,6 +226,16 @@ def test_default_order_and_names(curate_cfg: CurateConfig) -> None:
     assert len(steps) == len(set(steps))  # a drop reason names one rule
 
 
+def test_every_switch_off_leaves_extraction_and_language_id_only(curate_cfg: CurateConfig) -> None:
+    """The raw variant of an ablation: no rule, no dedup, no classifier."""
+    off = curate_cfg.model_copy(update={
+        **{f: getattr(curate_cfg, f).model_copy(update={"enabled": False})
+           for f in ("filters", "gopher_repetition", "c4", "fineweb", "near_dedup", "quality")},
+        "exact_dedup": False})
+    assert names(off) == ["empty", "language"]
+    assert "top_word_fraction" in names(curate_cfg)
+
+
 def test_all_published_rules_can_be_on(curate_cfg: CurateConfig) -> None:
     steps = names(all_on(curate_cfg))
     assert {f"duplicate_{n}gram_chars" for n in range(5, 11)} <= set(steps)

@@ -7,7 +7,7 @@ import pytest
 
 from danlu.config.evaluate import DecontaminateConfig, EvaluateConfig, GateConfig
 from danlu.evaluate import run as run_module
-from danlu.evaluate.lm import unigram_metrics
+from danlu.model.scoring import unigram_metrics
 from danlu.evaluate.run import OUTPUT_FILES, evaluate
 from danlu.evaluate.suite import ModelEntry, flat_metrics, model_metric, summary_table
 from danlu.evaluate.task import load_task

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from danlu.errors import ConfigError, DataError
-from danlu.evaluate.lm import (
+from danlu.model.scoring import (
     language_model_metrics,
     scoring_windows,
     text_token_ids,

@@ -35,10 +35,11 @@ def losses(out: Path) -> list[float]:
 
 
 def run_here(cfg, out_name: str, tracker=None):
-    from danlu.pretrain.run import pretrain
+    from danlu.pretrain.run import heldout_path, pretrain
 
     return pretrain(cfg.model, cfg.train, cfg.path("outputs/tokenizer"),
-                    cfg.path(f"outputs/{out_name}"), seed=cfg.seed, tracker=tracker)
+                    cfg.path(f"outputs/{out_name}"), seed=cfg.pretrain_seed, tracker=tracker,
+                    heldout=heldout_path(cfg))
 
 
 def test_accumulation_wsd_bits_per_byte_samples_and_mfu(project: Path) -> None:
@@ -64,6 +65,35 @@ def test_accumulation_wsd_bits_per_byte_samples_and_mfu(project: Path) -> None:
     samples = [json.loads(line) for line in (result.out_dir / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [3, 6] and all(isinstance(s["text"], str) for s in samples)
     assert result.metrics["mfu"] > 0 and result.metrics["train_tokens"] == 6 * 256
+    # train.heldout: the same text scored in bits per byte at each validation
+    assert by_step[3]["pretrain/heldout_bits_per_byte"] > by_step[6]["pretrain/heldout_bits_per_byte"] > 0
+    with open(result.loss_path) as fh:
+        curve = {int(r["step"]): r["heldout_bits_per_byte"] for r in csv.DictReader(fh)}
+    assert [s for s, v in curve.items() if v] == [3, 6]
+    assert float(curve[6]) == pytest.approx(result.metrics["heldout_bits_per_byte"], rel=1e-5)
+
+
+def test_train_seed_overrides_the_seed_for_pretraining_only(project: Path) -> None:
+    a = run_here(config(project, "train.seed=7", "seed=1"), "seed-a")
+    b = run_here(config(project, "train.seed=7", "seed=2"), "seed-b")
+    c = run_here(config(project, "train.seed=8", "seed=1"), "seed-c")
+    assert losses(a.out_dir) == losses(b.out_dir) != losses(c.out_dir)
+    assert config(project).pretrain_seed == config(project).seed  # null: the top-level seed
+
+
+def test_a_bad_heldout_file_is_named(project: Path, tmp_path: Path) -> None:
+    from danlu.errors import DataError
+    from danlu.pretrain.run import read_heldout
+
+    with pytest.raises(DataError, match="nothing.jsonl: train.heldout file not found"):
+        read_heldout(tmp_path / "nothing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"body": "no text"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: a held-out record needs a string `text`"):
+        read_heldout(bad)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("One text, whole.\n")
+    assert read_heldout(plain) == ["One text, whole.\n"]
 
 
 def test_batch_tokens_that_do_not_divide_are_named(project: Path) -> None:

@@ -23,7 +23,8 @@ from danlu.evaluate.plots import DPI, PNG_METADATA
 
 CORE = "core"
 # Descriptive: shown beside the metrics, never compared.
-COUNTS = ("tokens_seen", "documents_in", "documents_kept", "train_tokens_available")
+COUNTS = ("tokens_seen", "bytes_seen", "documents_in", "documents_kept",
+          "train_tokens_available")
 LOWER_SUFFIXES = ("bits_per_byte", "perplexity", "loss")
 LABELS = {"heldout.bits_per_byte": "held-out bits per byte"}
 CURVE_TOKENS, CURVE_VALUE = "tokens", "heldout_bits_per_byte"

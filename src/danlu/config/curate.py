@@ -24,6 +24,7 @@ class LanguageConfig(Section):
 
 
 class FiltersConfig(Section):
+    enabled: bool
     min_words: int = Field(ge=0)
     max_words: int = Field(gt=0)
     min_mean_word_length: float = Field(ge=0)

@@ -33,6 +33,9 @@ ADDED_KEYS = {
     "tracking.ui_url": ("0.5", "http://127.0.0.1:5000"),
     "tracking.system_metrics": ("0.5", "true"),
     "tracking.require_pushed_data": ("0.5", "auto"),
+    "curate.filters.enabled": ("0.6", "true"),
+    "train.seed": ("0.6", "null"),
+    "train.heldout": ("0.6", "data/eval/tasks/heldout.jsonl"),
 }
 
 # Sections renamed in a release: old name -> (release, new name, what else changed).

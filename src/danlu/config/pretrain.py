@@ -18,6 +18,8 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
+    seed: int | None = Field(description="pretraining's seed (initial weights, data order, "
+                             "samples); null = the top-level seed. `danlu ablate` varies it")
     max_steps: int = Field(ge=1)
     batch_size: int = Field(ge=1, description="rows per micro-batch on each device")
     batch_tokens: int | None = Field(ge=1, description="tokens per optimizer step "
@@ -32,6 +34,9 @@ class TrainConfig(Section):
     grad_clip: float = Field(ge=0)
     eval_every: int = Field(ge=1)
     eval_batches: int = Field(ge=1)
+    heldout: str | None = Field(description="held-out text (JSONL with a text field, or "
+                                "plain text) scored in bits per byte at every validation: "
+                                "tokenizer-independent, so runs on other data compare; null = none")
     sample_tokens: int = Field(ge=0, description="tokens generated at each validation "
                                "(logged); 0 = none")
     threads: int = Field(ge=0, description="CPU threads; 0 = all cores")

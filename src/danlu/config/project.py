@@ -108,6 +108,11 @@ class Config(Section):
         """A params value that is one path or a list of them, each resolved as path()."""
         return [self.path(v) for v in ([value] if isinstance(value, str) else value)]
 
+    @property
+    def pretrain_seed(self) -> int:
+        """train.seed, or the top-level seed when it is null."""
+        return self.seed if self.train.seed is None else self.train.seed
+
     def out_dir(self, stage: str) -> Path:
         """The folder a stage writes: <paths.outputs>/<stage>."""
         return self.path(self.paths.outputs) / stage

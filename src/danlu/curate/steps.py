@@ -27,7 +27,9 @@ def shard_filters(cfg: CurateConfig) -> list[DocumentFilter]:
     """The filters each shard applies to one document at a time: language before the rules
     that use it, then the heuristics cheapest first (a URL look-up, substrings, lines, word
     n-grams). Reads the URL blocklist, so a missing file fails before any input is read."""
-    steps = [EmptyText(), LanguageFilter(cfg.language), *gopher_filters(cfg.filters)]
+    steps = [EmptyText(), LanguageFilter(cfg.language)]
+    if cfg.filters.enabled:
+        steps += gopher_filters(cfg.filters)
     if cfg.url_blocklist is not None:
         steps.append(UrlBlocklist(read_blocklist(Path(cfg.url_blocklist))))
     steps += [*c4_filters(cfg.c4), *fineweb_filters(cfg.fineweb)]

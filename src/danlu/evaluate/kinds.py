@@ -37,7 +37,7 @@ def macro_f1(predictions: Sequence[int], golds: Sequence[int], num_classes: int)
 
 def score_perplexity(model: Any, tokenizer: Any, task: Task, items: Sequence[Item], *,
                      context_length: int, batch_size: int) -> tuple[dict[str, float], Rows]:
-    from danlu.evaluate.lm import language_model_metrics
+    from danlu.model.scoring import language_model_metrics
 
     texts = [i.context for i in items]
     overall = language_model_metrics(model, tokenizer, texts, context_length=context_length,

@@ -186,7 +186,7 @@ def _stage_records(cfg: Config) -> tuple[list[dict], dict[str, list[str]]]:
 
 
 def _unigram(cfg: Config):
-    from danlu.evaluate.lm import unigram_metrics
+    from danlu.model.scoring import unigram_metrics
     from danlu.tokens.shards import shard_paths, unigram_counts
 
     tok_dir = cfg.out_dir("tokenizer")

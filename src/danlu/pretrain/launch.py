@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("danlu").setLevel(logging.INFO)
 
     from danlu.config.load import config_from_data, load_config
-    from danlu.pretrain.run import pretrain
+    from danlu.pretrain.run import heldout_path, pretrain
     from danlu.train.distributed import init_distributed, shutdown
 
     if args.config_json:
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         tracker = MlflowTracker(cfg, run_id)
     try:
         result = pretrain(cfg.model, cfg.train, cfg.out_dir("tokenizer"),
-                          cfg.out_dir("pretrain"), seed=cfg.seed, tracker=tracker, dist=dist)
+                          cfg.out_dir("pretrain"), seed=cfg.pretrain_seed, tracker=tracker,
+                          dist=dist, heldout=heldout_path(cfg))
         if dist.is_main and args.result_json:
             args.result_json.write_text(result.to_json(), encoding="utf-8")
     finally:

@@ -16,6 +16,7 @@ from danlu.config.pretrain import ModelConfig, TrainConfig
 from danlu.model.generate import sample_text
 from danlu.model.llama import build_model, count_parameters, llama_config
 from danlu.model.saved import generation_ids, load_tokenizer
+from danlu.model.scoring import language_model_metrics
 from danlu.pretrain.plan import checkpointer_for, loop_settings, use_compile
 from danlu.progress import progress_bar
 from danlu.tokens.shards import shard_paths
@@ -80,11 +81,38 @@ def model_config(model_cfg: ModelConfig, tokenizer):
                         n_kv_head=model_cfg.n_kv_head, tie_embeddings=model_cfg.tie_embeddings)
 
 
+def heldout_path(cfg) -> Path | None:
+    """train.heldout resolved against the project root; None when it is null."""
+    return None if cfg.train.heldout is None else cfg.path(cfg.train.heldout)
+
+
+def read_heldout(path: Path) -> list[str]:
+    """The passages of a held-out file: JSONL records' `text`, or a plain text file whole."""
+    from danlu.errors import DataError
+    from danlu.jsonl import jsonl_records
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: train.heldout file not found")
+    if path.suffix != ".jsonl":
+        texts = [path.read_text(encoding="utf-8")]
+    else:
+        texts = []
+        for number, record in jsonl_records(path):
+            if not isinstance(record.get("text"), str):
+                raise DataError(f"{path}:{number}: a held-out record needs a string `text` field")
+            texts.append(record["text"])
+    if not any(t.strip() for t in texts):
+        raise DataError(f"{path}: train.heldout holds no text")
+    return texts
+
+
 def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir: Path,
              out_dir: Path, *, seed: int, tracker: Tracker | None = None,
-             dist: Dist | None = None) -> PretrainResult:
+             dist: Dist | None = None, heldout: Path | None = None) -> PretrainResult:
     """Train and publish the model. Under torchrun every rank calls it with its `dist`; rank 0
-    tracks and writes the outputs, the others return the same result once they are there."""
+    tracks and writes the outputs, the others return the same result once they are there.
+    `heldout`: text scored in bits per byte at every validation (heldout_bits_per_byte)."""
     from danlu.tokens.loader import TokenLoader
 
     dist = dist or Dist(device=pick_device())
@@ -110,13 +138,21 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
                                seed=seed, mode=train_cfg.packing, rank=dist.rank,
                                world_size=dist.world_size))
     samples: list[dict] = []
+    heldout_texts = read_heldout(heldout) if heldout is not None else None
 
-    def sample(step: int, module) -> None:
+    def on_eval(step: int, module) -> dict[str, float]:
         if train_cfg.sample_tokens:
             text = sample_text(module, inputs.tokenizer, train_cfg.sample_tokens, dist.device,
                                seed, dist)
             samples.append({"step": step, "text": text})
             log.info("pretrain step %d sample: %r", step, text[:200])
+        if heldout_texts is None:
+            return {}
+        scored = language_model_metrics(module, inputs.tokenizer, heldout_texts,
+                                        context_length=model_cfg.context_length,
+                                        batch_size=train_cfg.batch_size)
+        module.train()
+        return {"heldout_bits_per_byte": scored["bits_per_byte"]}
 
     checkpointer = checkpointer_for(out_dir, model_cfg, train_cfg, inputs.stats, seed)
     with progress_bar(settings.max_steps, "pretrain") as advance:
@@ -126,7 +162,7 @@ def pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer_stage_dir
                         progress=lambda step, row: advance(1, loss=row["loss"]),
                         checkpointer=checkpointer, dist=dist, compile_model=compiled,
                         bytes_per_token=inputs.bytes_per_token, throughput=throughput,
-                        on_eval=sample)
+                        on_eval=on_eval)
     metrics = _metrics(history, inputs.bytes_per_token, params["n_params"], throughput, dist)
     # under FSDP every rank gathers the shards, and rank 0 saves a plain copy of the model
     weights = model_state(model, dist) if dist.sharded else None
@@ -175,7 +211,9 @@ def _run_facts(model_cfg: ModelConfig, train_cfg: TrainConfig, dist: Dist, accum
 def _metrics(history: LoopHistory, bytes_per_token: float, n_params: int,
              throughput: Throughput, dist: Dist) -> dict[str, float]:
     val_loss = history.evals[-1]["val_loss"]
-    metrics = {
+    heldout = {k: history.evals[-1][k] for k in ("heldout_bits_per_byte",)
+               if k in history.evals[-1]}
+    metrics = {**heldout,
         "train_loss": history.steps[-1]["loss"],
         "val_loss": val_loss,
         "val_perplexity": math.exp(min(val_loss, 50.0)),

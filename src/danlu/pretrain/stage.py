@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from danlu.config.project import Config
 from danlu.pretrain.launch import processes, run_torchrun
-from danlu.pretrain.run import pretrain
+from danlu.pretrain.run import heldout_path, pretrain
 from danlu.tracking.outcome import StageOutcome
 from danlu.tracking.registry import register_stage_model
 from danlu.tracking.tracker import Tracker
@@ -18,7 +18,7 @@ def run(cfg: Config, tracker: Tracker) -> StageOutcome:
         result = run_torchrun(cfg, nproc, getattr(tracker, "run_id", None))
     else:
         result = pretrain(cfg.model, cfg.train, cfg.out_dir("tokenizer"), cfg.out_dir("pretrain"),
-                          seed=cfg.seed, tracker=tracker)
+                          seed=cfg.pretrain_seed, tracker=tracker, heldout=heldout_path(cfg))
     tracker.log_artifact(result.loss_path)
     tracker.log_artifact(result.metrics_path)
     tags = {"val_bits_per_byte": f"{result.metrics['val_bits_per_byte']:.4f}",

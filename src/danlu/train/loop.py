@@ -109,7 +109,7 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
           checkpointer: Checkpointer | None = None, dist: Dist | None = None,
           compile_model: bool = False, bytes_per_token: float | None = None,
           throughput: Throughput | None = None,
-          on_eval: Callable[[int, object], None] | None = None,
+          on_eval: Callable[[int, object], dict | None] | None = None,
           objective: Objective | None = None) -> LoopHistory:
     """Run `settings.max_steps` optimizer steps over `batches` of (x, y) tensors, each step
     `settings.accumulation` micro-batches on every device.
@@ -139,13 +139,15 @@ def train(model, batches: Iterator, settings: LoopSettings, *, device: str,
         if val_batches is None:
             return
         row = _validate(model, val_batches, device, objective, step, bytes_per_token)
+        if on_eval is not None:  # its metrics (if any) join the validation's row
+            row.update(on_eval(step, model) or {})
         history.evals.append(row)
         tracker.log_metrics({f"{prefix}/{k}": v for k, v in row.items() if k != "step"},
                             step=step)
-        log.info("%s step %d: val_loss %.4f%s", prefix, step, row["val_loss"],
-                 f", {row['val_bits_per_byte']:.3f} bits/byte" if bytes_per_token else "")
-        if on_eval is not None:
-            on_eval(step, model)
+        log.info("%s step %d: val_loss %.4f%s%s", prefix, step, row["val_loss"],
+                 f", {row['val_bits_per_byte']:.3f} bits/byte" if bytes_per_token else "",
+                 f", held-out {row['heldout_bits_per_byte']:.3f} bits/byte"
+                 if "heldout_bits_per_byte" in row else "")
 
     for step in range(first_step, settings.max_steps):
         began = time.perf_counter()

@@ -14,14 +14,23 @@ from danlu.model.saved import save_model
 
 def write_curve(path: Path, steps: list[dict], evals: list[dict]) -> None:
     """Loss by step as CSV for `dvc plots` (val_loss only on the steps it was measured)."""
-    val = {e["step"]: e["val_loss"] for e in evals}
+    by_step = {e["step"]: e for e in evals}
+    # pretraining with train.heldout: the held-out text's curve too (danlu ablate plots it)
+    extra = [k for k in EXTRA_CURVE_COLUMNS if any(k in e for e in evals)]
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["step", "loss", "val_loss", "lr"])
+        writer.writerow(["step", "loss", "val_loss", "lr", *extra])
         for row in steps:
-            v = val.get(row["step"] + 1, "")
-            writer.writerow([row["step"] + 1, f"{row['loss']:.6f}",
-                             f"{v:.6f}" if v != "" else "", f"{row['lr']:.6g}"])
+            e = by_step.get(row["step"] + 1, {})
+            writer.writerow([row["step"] + 1, f"{row['loss']:.6f}", _cell(e.get("val_loss")),
+                             f"{row['lr']:.6g}", *(_cell(e.get(k)) for k in extra)])
+
+
+EXTRA_CURVE_COLUMNS = ("heldout_bits_per_byte",)
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
 
 
 def publish_run(out_dir: Path, save: Callable[[Path], None], history,

@@ -118,7 +118,10 @@ def ablate(config: Annotated[Optional[Path], typer.Option(
     if config is None and not variant:
         raise ConfigError("name an ablation file (--config ablations/sample.yaml) or variants "
                           "(--variant raw=curate.filters.enabled=false --variant full)")
-    seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds}: expected whole numbers, e.g. 1,2,3") from None
     spec = load_spec(config, variants=variant, seeds=seed_list, name=name)
     params_path = str(_config(params, None).root / "params.yaml") if params is None \
         else str(params)

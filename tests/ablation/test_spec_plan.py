@@ -172,6 +172,8 @@ def test_the_command_names_a_bad_ablation_before_anything_runs(project: Path):
     odd = danlu("--variant", "big=model.preset=d12", "--variant", "full")
     assert odd.returncode == 2
     assert "variant big: -S model.preset=d12: every variant trains the same model" in odd.stderr
+    seeds = danlu("--variant", "full", "--seeds", "1,two")
+    assert seeds.returncode == 2 and "--seeds 1,two: expected whole numbers" in seeds.stderr
     missing = danlu("--config", "nothing.yaml")
     assert missing.returncode == 2 and "nothing.yaml: ablation file not found" in missing.stderr
     assert not (project / "outputs").exists()  # nothing ran

@@ -14,7 +14,7 @@ from danlu.curate.words import split_words
 from danlu.errors import ConfigError
 
 FILTERS = FiltersConfig(
-    min_words=50, max_words=100_000, min_mean_word_length=3, max_mean_word_length=10,
+    enabled=True, min_words=50, max_words=100_000, min_mean_word_length=3, max_mean_word_length=10,
     max_symbol_word_ratio=0.1, min_alpha_word_fraction=0.8, min_stop_words=2,
     max_duplicate_line_fraction=0.3, max_top_word_fraction=0.2,
 )

@@ -161,14 +161,30 @@ def test_lf_only_wet_text_is_read(tmp_path: Path) -> None:
     ]
 
 
-def test_lf_only_record_the_parser_skips_is_quarantined(tmp_path: Path) -> None:
-    t1, t2 = "first text", "another page"
+@pytest.mark.parametrize("wrong", [-3, +5, -len("first text")])
+def test_lf_only_records_are_read_whole_whatever_their_content_length(tmp_path: Path,
+                                                                      wrong: int) -> None:
+    """Such files were rewritten line by line: their lengths count CRLFs or characters. The
+    record boundaries say where a text ends, as cc_net reads them."""
+    t1, t2 = "first text\n\nafter a blank line", "another page"
     path = tmp_path / "sample.warc.txt"
-    path.write_text(LF_WET.format(n1=len(t1) - 3, t1=t1, n2=len(t2), t2=t2))  # a wrong length
-    items = read_all(path)
-    assert len(items) == 2  # whatever the parser does with it, the record is accounted for
-    reasons = [i.reason if isinstance(i, Quarantined) else "ok" for i in items]
-    assert "ok" in reasons and set(reasons) <= {"ok", "unreadable_record", "truncated_record"}
+    path.write_text(LF_WET.format(n1=len(t1) + wrong, t1=t1, n2=len(t2), t2=t2))
+    assert [i.payload for i in read_all(path)] == [t1.encode(), t2.encode()]
+
+
+def test_lf_only_responses_are_read_with_their_http_headers(tmp_path: Path) -> None:
+    html = "<html><body><p>Caf\u00e9 ol\u00e9</p></body></html>"
+    body = html.encode("latin-1")
+    path = tmp_path / "responses.warc"
+    path.write_bytes(
+        b"WARC/1.0\nWARC-Type: response\nWARC-Target-URI: <http://r.example/>\n"
+        b"WARC-Record-ID: <urn:uuid:9>\nContent-Length: 1\n\n"
+        b"HTTP/1.1 200 OK\nContent-Type: text/html; charset=ISO-8859-1\n\n" + body + b"\n\n"
+        b"WARC/1.0\nWARC-Type: response\nWARC-Record-ID: <urn:uuid:10>\n\nnot http\n\n")
+    ok, bad = read_all(path)
+    assert (ok.url, ok.payload, ok.content_type, ok.charset, ok.http_status) == (
+        "http://r.example/", body, "text/html", "ISO-8859-1", 200)
+    assert isinstance(bad, Quarantined) and bad.reason == "not_http"
 
 
 def test_crlf_wet_conversions_read_in_every_suffix(tmp_path: Path) -> None:
@@ -196,13 +212,15 @@ def test_real_wet_sample_and_cc_jsonl(shared_data: Path) -> None:
     head = shared_data / "dolma-test-samples" / "cc_en_head"
     items = read_all(wet, head)
     wet_items = [i for i in items if i.provenance.file.endswith(".warc.txt")]
-    # 3 hand-made conversion records; one has a Content-Length one byte short of its text,
-    # which FastWARC's lenient mode skips: it must be quarantined, never lost.
-    assert len(wet_items) == 3
-    docs = [i for i in wet_items if isinstance(i, RawDocument)]
-    assert {d.url for d in docs} >= {"http://sample_chinese.zh", "http://sample_russian.ru"}
+    # 3 hand-made conversion records whose Content-Lengths count characters, not bytes (one
+    # is short of its text, which FastWARC's lenient mode skipped): every one is read whole
+    assert len(wet_items) == 3 and all(isinstance(i, RawDocument) for i in wet_items)
+    docs = wet_items
+    assert [d.url for d in docs] == ["http://sample_english.com", "http://sample_chinese.zh",
+                                     "http://sample_russian.ru"]
     assert all(d.kind == "conversion" for d in docs)
-    assert all(i.reason == "unreadable_record" for i in wet_items if isinstance(i, Quarantined))
+    assert docs[0].payload.endswith(b"Truth isn't.")
+    assert [len(d.payload.decode()) for d in docs[1:]] == [108, 355]  # its 109 and 355 chars
     jsonl_items = [i for i in items if i not in wet_items]
     assert len(jsonl_items) == 20 and all(isinstance(i, RawDocument) for i in jsonl_items)
     assert summary(docs + jsonl_items) == summary([i for i in read_all(wet, head) if isinstance(i, RawDocument)])

@@ -22,7 +22,13 @@ from danlu.curate.document import (
 from danlu.curate.http_body import PayloadTooLarge, decode_http_body
 from danlu.curate.input_file import InputFile
 from danlu.curate.shards import ByteWindow, gzip_member_boundary
-from danlu.curate.warc_quirks import skipped_records, uses_bare_lf
+from danlu.curate.warc_quirks import (
+    DOCUMENT_TYPES,
+    BareRecord,
+    bare_lf_records,
+    skipped_records,
+    uses_bare_lf,
+)
 from danlu.errors import DataError
 
 # Record types that hold a document: HTTP responses (HTML) and WET conversions (plain text).
@@ -44,6 +50,9 @@ def read_warc(
     """Response and conversion records; other record types (request, metadata...) are skipped.
     With a byte range (a .warc.gz shard), the records whose gzip member starts in it."""
     lenient = uses_bare_lf(file.path)  # strict mode reads an LF-only file as nothing at all
+    if lenient and start == 0 and stop is None:
+        yield from _bare_lf_items(source, file, max_payload_bytes)
+        return
     with file.path.open("rb") as fh:
         begin = gzip_member_boundary(fh, start)
         end = gzip_member_boundary(fh, stop) if stop is not None else fh.seek(0, 2)
@@ -126,6 +135,56 @@ def _warc_item(
         doc_id, source, url, "response", body, record.http_content_type, record.http_charset,
         http.status_code, where,
     ), False
+
+
+def _bare_lf_items(source: str, file: InputFile, max_payload_bytes: int | None
+                   ) -> Iterator[Item]:
+    """The document records of a whole LF-only file, read by record boundaries."""
+    for record in bare_lf_records(file.path):
+        if record.kind.encode() not in DOCUMENT_TYPES:
+            continue
+        record_id = record.headers.get("warc-record-id", "")
+        where = Provenance(str(file.path), record_id, record.offset)
+        doc_id = document_id(source, file.key, record_id, record.offset)
+        url = _clean_url(record.headers.get("warc-target-uri"))
+        content_type = record.headers.get("content-type")
+        if record.kind == "conversion":
+            yield RawDocument(doc_id, source, url, "conversion", record.block, content_type,
+                              _charset(content_type), None, where)
+            continue
+        yield _bare_lf_response(source, record, doc_id, url, where, max_payload_bytes)
+
+
+def _bare_lf_response(source: str, record: BareRecord, doc_id: str, url: str | None,
+                      where: Provenance, max_payload_bytes: int | None) -> Item:
+    def quarantine(reason: str, detail: str, payload: bytes = b"") -> Quarantined:
+        return Quarantined(source, where, reason, detail, id=doc_id, preview=preview(payload))
+
+    if max_payload_bytes is not None and len(record.block) > max_payload_bytes:
+        return quarantine("too_large", f"{len(record.block)} bytes > "
+                                       f"max_html_bytes={max_payload_bytes}")
+    head, sep, raw = record.block.replace(b"\r\n", b"\n").partition(b"\n\n")
+    status_line, *lines = head.decode("latin-1").split("\n")
+    parts = status_line.split()
+    if not sep or not status_line.startswith("HTTP/") or len(parts) < 2 \
+            or not parts[1].isdigit():
+        return quarantine("not_http", "response record without an HTTP message", record.block)
+    http = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if colon:
+            http[name.strip().lower()] = value.strip()
+    try:
+        body = decode_http_body(raw, http.get("transfer-encoding"),
+                                http.get("content-encoding"), max_payload_bytes)
+    except PayloadTooLarge as exc:
+        return quarantine("too_large", str(exc))
+    except DataError as exc:
+        return quarantine("bad_http_encoding", str(exc), raw)
+    content_type = http.get("content-type")
+    mime = content_type.split(";")[0].strip().lower() if content_type else None
+    return RawDocument(doc_id, source, url, "response", body, mime, _charset(content_type),
+                       int(parts[1]), where)
 
 
 def _skipped(source: str, file: InputFile, seen: set[int]) -> Iterator[Quarantined]:

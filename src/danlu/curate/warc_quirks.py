@@ -2,13 +2,17 @@
 
 FastWARC's strict mode reads such a file as one `unknown` record, so it would yield nothing;
 its quirks mode reads it but skips, without a word, a record whose Content-Length does not
-match its block. `skipped_records` finds those by scanning the file for record starts, so the
-reader can quarantine them instead of losing them.
+match its block, or cuts the block at that length. Such files were rewritten line by line, and
+their Content-Length often counts CRLF endings or characters, not the bytes there: a whole file
+is read here as cc_net reads its WET files, by record boundaries (`bare_lf_records`). For a
+byte range of one (a shard), FastWARC's quirks mode reads it and `skipped_records` finds what
+it skipped, so the reader can quarantine those instead of losing them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from danlu.curate.compressed import DECOMPRESS_ERRORS, open_decompressed
@@ -70,3 +74,44 @@ def skipped_records(path: Path, seen: set[int], compressed: bool) -> list[tuple[
                  "(LF-only file, lenient mode); its Content-Length may not match its block")
         for offset, kind in starts if offset not in seen
     ]
+
+
+@dataclass(frozen=True)
+class BareRecord:
+    offset: int  # of its version line in the decompressed stream
+    headers: dict[str, str]  # WARC header names lower-cased
+    block: bytes  # everything after the header block, without the record's closing blank line
+
+    @property
+    def kind(self) -> str:
+        return self.headers.get("warc-type", "").strip().lower()
+
+
+def _is_version(bare: bytes) -> bool:
+    return bare in (b"WARC/1.0", b"WARC/1.1")
+
+
+def bare_lf_records(path: Path) -> Iterator[BareRecord]:
+    """Every record of an LF-only file, split where a version line follows a blank line (or
+    starts the file); Content-Length is not trusted. A body that quotes such a line is split
+    there, which errs on the side of reading a record rather than losing one."""
+    with open_decompressed(path) as fh:
+        data = fh.read()
+    starts, offset, after_blank = [], 0, True
+    for line in data.splitlines(keepends=True):
+        bare = line.rstrip(b"\r\n")
+        if after_blank and _is_version(bare):
+            starts.append(offset)
+        after_blank = not bare
+        offset += len(line)
+    for start, end in zip(starts, [*starts[1:], len(data)], strict=True):
+        record = data[start:end]
+        head, sep, block = record.partition(b"\n\n")
+        headers = {}
+        for line in head.split(b"\n")[1:]:
+            name, colon, value = line.decode("utf-8", "replace").partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        # the record's closing blank line (CRLF CRLF in a WARC) and the body's last newlines,
+        # which such a file does not tell apart
+        yield BareRecord(start, headers, block.rstrip(b"\r\n") if sep else b"")

@@ -230,7 +230,8 @@ def test_every_switch_off_leaves_extraction_and_language_id_only(curate_cfg: Cur
     """The raw variant of an ablation: no rule, no dedup, no classifier."""
     off = curate_cfg.model_copy(update={
         **{f: getattr(curate_cfg, f).model_copy(update={"enabled": False})
-           for f in ("filters", "gopher_repetition", "c4", "fineweb", "near_dedup", "quality")},
+           for f in ("filters", "gopher_repetition", "c4", "fineweb", "link_lists", "near_dedup",
+                     "quality")},
         "exact_dedup": False})
     assert names(off) == ["empty", "language"]
     assert "top_word_fraction" in names(curate_cfg)
@@ -334,3 +335,49 @@ def test_sample_keeps_articles_and_drops_spam(curate_cfg: CurateConfig, tmp_path
         assert kept[kind] == 0, kind
     dropped = result.stats["dropped"]
     assert set(new_rule_names(curate_cfg)) <= set(dropped)  # every rule reports, even at 0
+
+
+# --- link farms ---------------------------------------------------------------------------
+
+
+def test_a_line_listing_bare_urls_is_a_link_farm() -> None:
+    from danlu.curate.filters.links import LinkLists
+
+    rule = LinkLists(max_urls_per_line=4, max_url_char_fraction=0.3)
+    prose = "We make rubber processing aids for the whole industry. " * 8
+    farm = prose + "\nhttp://a.cn | http://www.a.cn | http://m.a.cn | http://wap.a.cn | http://b.a.cn"
+    assert rule.check(make_doc(farm)) == "a line with 5 URLs > max_urls_per_line=4"
+    four = prose + "\nhttp://a.cn | http://www.a.cn | http://m.a.cn | http://wap.a.cn"
+    assert rule.check(make_doc(four)) is None
+    references = prose + "".join(f"\n[{i}] See https://example.org/paper/{i}" for i in range(6))
+    assert rule.check(make_doc(references)) is None  # one URL a line, in prose: kept
+    listing = "Links:\n" + "\n".join(f"www.site{i}.example/page" for i in range(6))
+    assert rule.check(make_doc(listing)).startswith("URL characters ")
+    one_long = "Sign the petition, please:\nhttps://www.openpetition.de/petition/online/" + "x" * 80
+    assert rule.check(make_doc(one_long)) is None  # a single link in a short post
+
+
+def test_link_lists_switch_off(curate_cfg: CurateConfig) -> None:
+    assert "link_lists" in names(curate_cfg)
+    off = curate_cfg.model_copy(update={
+        "link_lists": curate_cfg.link_lists.model_copy(update={"enabled": False})})
+    assert "link_lists" not in names(off)
+
+
+def test_the_real_crawls_link_farm_is_dropped(shared_data: Path, tmp_path: Path) -> None:
+    """The one page of the Common Crawl excerpt that passed every other rule lists its
+    network's hosts (http://ffp5727.cn | http://www.ffp5727.cn | ...)."""
+    import pyarrow.parquet as pq
+
+    from danlu.config import load_config
+    from danlu.curate.run import curate
+    from danlu.curate.stage import settings
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "params.yaml",
+                      ["curate.quality.enabled=false"])
+    result = curate(settings(cfg), {"crawl": [shared_data / "resiliparse-warc"]}, tmp_path / "out")
+    dropped = [r for f in sorted((tmp_path / "out" / "dropped").glob("*.parquet"))
+               for r in pq.read_table(f).to_pylist()]
+    farm = [r for r in dropped if r["url"] == "http://037426.cn/"]
+    assert [r["reason"] for r in farm] == ["link_lists"]
+    assert result.metrics()["kept"] == 0

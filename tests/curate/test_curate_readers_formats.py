@@ -121,6 +121,13 @@ def test_parquet_without_text_column_is_quarantined_naming_it(tmp_path: Path) ->
     assert "no 'text' column" in item.detail and "body" in item.detail and str(path) in item.detail
 
 
+def test_dolmas_json_gz_documents_are_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "000.json.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write('{"id": "a", "text": "one"}\n{"id": "b", "text": "two"}\n')
+    assert [i.payload for i in read_all(path)] == ["one", "two"]
+
+
 def test_parquet_null_text_row_is_quarantined(tmp_path: Path) -> None:
     path = write_parquet(tmp_path / "nulls.parquet", {"text": ["a", None, "c"]}, row_group_size=2)
     items = read_all(path)

@@ -71,6 +71,14 @@ class FineWebConfig(Section):
     max_new_line_ratio: float | None = Field(ge=0)
 
 
+class LinkListsConfig(Section):
+    enabled: bool
+    max_urls_per_line: int | None = Field(ge=0, description="a line listing more bare URLs "
+                                          "drops the page; null = off")
+    max_url_char_fraction: float | None = Field(ge=0, le=1, description="share of the text's "
+                                                "characters in bare URLs; null = off")
+
+
 class NearDedupConfig(Section):
     enabled: bool
     ngram: int = Field(ge=1, description="word n-gram shingle size")
@@ -136,6 +144,7 @@ class CurateConfig(Section):
     gopher_repetition: GopherRepetitionConfig
     c4: C4Config
     fineweb: FineWebConfig
+    link_lists: LinkListsConfig
     url_blocklist: str | None = Field(description="file of blocked domains, one a line; null = off")
     exact_dedup: bool
     near_dedup: NearDedupConfig

@@ -34,6 +34,8 @@ ADDED_KEYS = {
     "tracking.system_metrics": ("0.5", "true"),
     "tracking.require_pushed_data": ("0.5", "auto"),
     "curate.filters.enabled": ("0.6", "true"),
+    "curate.link_lists": ("0.6", "{enabled: true, max_urls_per_line: 4, "
+                           "max_url_char_fraction: 0.3}"),
     "train.seed": ("0.6", "null"),
     "train.heldout": ("0.6", "data/eval/tasks/heldout.jsonl"),
 }

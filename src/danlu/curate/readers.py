@@ -35,7 +35,9 @@ from danlu.errors import DataError
 
 # .warc.txt: ccnet's name for a plain WET file (often LF-only, see warc_quirks.py).
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.txt")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
+# .json.gz: Dolma's name for its JSON Lines documents (one object a line, compressed)
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".json.gz", ".json.zst",
+                  ".json.zstd")
 PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED_SUFFIXES = WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
 

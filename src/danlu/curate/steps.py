@@ -14,6 +14,7 @@ from danlu.curate.filters import (
     c4_filters,
     fineweb_filters,
     gopher_filters,
+    link_filters,
     read_blocklist,
     repetition_filters,
 )
@@ -32,7 +33,7 @@ def shard_filters(cfg: CurateConfig) -> list[DocumentFilter]:
         steps += gopher_filters(cfg.filters)
     if cfg.url_blocklist is not None:
         steps.append(UrlBlocklist(read_blocklist(Path(cfg.url_blocklist))))
-    steps += [*c4_filters(cfg.c4), *fineweb_filters(cfg.fineweb)]
+    steps += [*link_filters(cfg.link_lists), *c4_filters(cfg.c4), *fineweb_filters(cfg.fineweb)]
     steps += repetition_filters(cfg.gopher_repetition)
     return steps
 

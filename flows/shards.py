@@ -1,4 +1,5 @@
-"""Curate shards as Prefect tasks, so each shard shows in the UI with its logs and state.
+"""Curate shards (and the tokenizer's encoding jobs) as Prefect tasks, so each shows in the UI
+with its logs and state.
 
 Only with a Prefect server (PREFECT_API_URL set, as for deployments and `prefect server start`):
 in embedded mode every worker process would start its own temporary server (about a minute
@@ -19,7 +20,7 @@ from danlu.lifeline import die_with_parent, lifeline_args
 
 
 class PrefectTasks:
-    """A danlu ShardRunner (danlu.curate.execute) over a Prefect task runner."""
+    """A danlu ShardRunner (danlu.runners) over a Prefect task runner."""
 
     def __init__(self, task_runner: TaskRunner, label: str):
         self.task_runner = task_runner
@@ -27,9 +28,8 @@ class PrefectTasks:
 
     def map(self, fn: Callable, jobs: list) -> Iterator:
         with self.task_runner.duplicate() as runner:
-            futures = [runner.submit(curate_shard, parameters={"fn": fn, "job": job,
-                                                               "shard": job.name})
-                       for job in jobs]
+            futures = [runner.submit(TASKS[getattr(job, "kind", "curate")], parameters={
+                "fn": fn, "job": job, "shard": job.name}) for job in jobs]
             for future in futures:
                 yield future.result()
 
@@ -49,6 +49,17 @@ def retry_if_transient(task, task_run, state) -> bool:
 def curate_shard(fn: Callable, job, shard: str):
     """One shard; a retry redoes it from scratch (its folder appears only when it is whole)."""
     return fn(job)
+
+
+@task(name="encode-shard", task_run_name="{shard}", retries=1,
+      retry_condition_fn=retry_if_transient)
+def encode_shard(fn: Callable, job, shard: str):
+    """One chunk of the tokenizer's encoding (danlu.tokenizer.encode_jobs): its ids appear
+    whole or not at all, so a retry starts over."""
+    return fn(job)
+
+
+TASKS = {"curate": curate_shard, "encode": encode_shard}  # by the job's kind
 
 
 def prefect_shard_runner(workers: int, dask_address: str | None = None) -> PrefectTasks | None:

@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
 from danlu.config.load import load_config
-from danlu.curate.execute import shard_runner
+from danlu.runners import shard_runner
 from danlu.errors import DanluError, one_line
 from danlu.pipeline import ORDER, run_stage
 from danlu.tracking.links import NOTE_TAG

@@ -199,7 +199,7 @@ def test_shards_run_as_prefect_tasks_with_the_same_output(prefect, tmp_path: Pat
 
     from danlu.config import load_config
     from danlu.curate.run import curate
-    from danlu.curate.execute import shard_runner
+    from danlu.runners import shard_runner
     from flows.shards import PrefectTasks
 
     cfg = load_config(repo_root / "params.yaml").curate
@@ -235,7 +235,7 @@ def test_shards_run_as_prefect_tasks_on_a_dask_cluster(prefect, tmp_path: Path, 
 
     from danlu.config import load_config
     from danlu.curate.run import curate
-    from danlu.curate.execute import choose_runner, shard_runner
+    from danlu.runners import choose_runner, shard_runner
     from flows.shards import prefect_shard_runner
 
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())  # the harness's server
@@ -259,6 +259,62 @@ def test_shards_run_as_prefect_tasks_on_a_dask_cluster(prefect, tmp_path: Path, 
         stats, runner = with_tasks()
     assert runner == f"Prefect tasks (Dask cluster at {cluster.scheduler_address})"
     assert stats == plain and stats["shards"] > 1
+
+
+def test_encoding_runs_as_prefect_tasks_on_the_dask_cluster(prefect, tmp_path: Path,
+                                                            monkeypatch):
+    """The tokenizer stage under the flow's shard runner, with curate's Dask cluster: its
+    encoding jobs are Prefect tasks there (encode-train-00000...), the shards the local run's."""
+    import asyncio
+
+    distributed = pytest.importorskip("distributed", reason="danlu[dask] is not installed")
+    pytest.importorskip("prefect_dask", reason="danlu[dask] is not installed")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from danlu.config import ExecutionConfig, MixtureConfig, TokenizerConfig
+    from danlu.runners import choose_runner, shard_runner
+    from danlu.tokenizer import encode_jobs
+    from danlu.tokenizer.build import build_tokenizer
+    from flows.shards import prefect_shard_runner
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())  # the harness's server
+    monkeypatch.setattr(encode_jobs, "CHUNK_BYTES", 4000)
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    texts = [f"Document {i} says the word number {i % 7} many times: " + "word " * (i % 50)
+             for i in range(120)]
+    pq.write_table(pa.table({"id": [f"d{i:03d}" for i in range(120)], "text": texts,
+                             "source": ["crawl"] * 120}), docs / "part-00000.parquet")
+    cfg = TokenizerConfig(vocab_size=600, min_frequency=2, val_fraction=0.1,
+                          train_sample_bytes=None, mixture=MixtureConfig(weights={},
+                                                                          total_tokens=None))
+    local = build_tokenizer(cfg, docs, tmp_path / "local", seed=3)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        execution = ExecutionConfig(workers=0, shard_bytes=1 << 26,
+                                    dask_address=cluster.scheduler_address)
+
+        @flow
+        def with_tasks():
+            with shard_runner(prefect_shard_runner):
+                return build_tokenizer(cfg, docs, tmp_path / "dask", seed=3,
+                                       cluster_runner=lambda n: choose_runner(execution, n))
+
+        remote = with_tasks()
+    for a, b in zip(local.train_shards + local.val_shards,
+                    remote.train_shards + remote.val_shards, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+
+    async def task_names() -> set[str]:
+        async with get_client() as client:
+            return {t.name for t in await client.read_task_runs()}
+
+    names = asyncio.run(task_names())
+    assert {"encode-train-00000", "encode-train-00001", "encode-val-00000"} <= names
 
 
 def test_a_second_run_with_nothing_changed_reuses_every_stage(first_run: dict, project: Path):

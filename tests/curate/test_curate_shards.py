@@ -231,7 +231,7 @@ def test_shards_on_a_dask_cluster_give_the_same_output(curate_cfg: CurateConfig,
 def test_dask_address_without_distributed_names_the_extra(
     curate_cfg: CurateConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from danlu.curate.execute import choose_runner
+    from danlu.runners import choose_runner
     from danlu.errors import ConfigError
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from danlu.config import CurateConfig
 from danlu.curate.output import DOCUMENTS_SCHEMA, DROPPED_SCHEMA, SIGNATURE_COLUMN, band_column
 from danlu.curate.stats import EXACT_STEP, LINE_STEP, NEAR_STEP, QUALITY_STEP, CurateStats
-from danlu.curate.execute import ShardRunner, run_all
+from danlu.runners import ShardRunner, run_all
 from danlu.curate.worker import DROPPED_FILE, PASSED_FILE, QUARANTINE_FILE, ScoreJob, score_shard
 from danlu.errors import DataError
 
@@ -139,7 +139,7 @@ def apply_quality(
     # saved to model_dir (trained or loaded), where the scoring workers load it from
     jobs = [ScoreJob(k, d, model_dir) for k, d in enumerate(corpus.shard_dirs)
             if corpus.offsets[k + 1] > corpus.offsets[k]]
-    for k, scores in run_all(runner_for(len(jobs)), score_shard, jobs, "shards scored"):
+    for k, scores in run_all(runner_for(len(jobs)), score_shard, jobs, "curate shards scored"):
         corpus.quality_score[corpus.offsets[k] : corpus.offsets[k + 1]] = scores
     judged = alive[np.isin(sources[alive], qcfg.apply_to)]
     keep = keep_mask(corpus.quality_score[judged], ids[judged].tolist(), qcfg, QUALITY_SEED)

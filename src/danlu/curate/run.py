@@ -40,7 +40,7 @@ from danlu.curate.corpus import (
     shard_stats,
     write_outputs,
 )
-from danlu.curate.execute import Runners, ShardRunner, run_all
+from danlu.runners import Runners, ShardRunner, run_all
 from danlu.curate.readers import list_input_files
 from danlu.curate.shards import plan_shards
 from danlu.curate.stats import EXACT_STEP, LINE_STEP, NEAR_STEP, QUALITY_STEP, stats_markdown
@@ -131,7 +131,7 @@ def curate(
     with Runners(cfg.execution, runner) as runner_for:
         log.info("curate: %d shards from %d files, %d to run on %s", len(jobs),
                  sum(len(f) for f in files.values()), len(todo), runner_for(len(todo)).name)
-        run_all(runner_for(len(todo)), run_shard, todo, "shards")
+        run_all(runner_for(len(todo)), run_shard, todo, "curate shards")
         dirs = [shard_dir(work / "shards", shard) for shard in shards]
         stats = _accept(cfg, dirs, steps, sources, out_dir, runner_for, tracker, work)
     shutil.rmtree(work, ignore_errors=True)

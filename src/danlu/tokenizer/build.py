@@ -26,7 +26,7 @@ import logging
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from danlu.atomic import atomic_dir, atomic_write_json
 from danlu.config.tokenizer import TokenizerConfig
 from danlu.errors import DataError
 from danlu.id_hash import split_by_id, unit_hash
+from danlu.runners import ShardRunner
 from danlu.tokens.chat import BOS
 from danlu.tokenizer.mixture import (
     DocumentTokens,
@@ -165,16 +166,34 @@ def training_sample(docs: Sequence[Document], max_bytes: int | None, seed: int) 
     return [d for d in docs if d.id in chosen]
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """Where encoding jobs run instead of this machine's cores (danlu.tokenizer.encode_jobs):
+    a runner for n jobs, and the scratch folder every worker sees."""
+    runner: Callable[[int], ShardRunner]
+    scratch: Path
+
+
 def _encode(
-    encoder: TextEncoder, docs: Sequence[Document], folder: Path, prefix: str, shard_tokens: int
+    encoder: TextEncoder, docs: Sequence[Document], folder: Path, prefix: str, shard_tokens: int,
+    cluster: Cluster | None = None,
 ) -> tuple[list[Path], list[int]]:
-    """Write the documents' shards in order, encoded on every core (danlu.tokenizer.encode);
-    return them and each document's text tokens."""
+    """Write the documents' shards in order, encoded on every core (danlu.tokenizer.encode) or
+    by the cluster's jobs; return them and each document's text tokens."""
     counts: list[int] = []
+    texts = [d.text for d in docs]  # a list: the encoder's forked workers read it from memory
+
+    def encoded() -> Iterator[np.ndarray]:
+        if cluster is None:
+            return encoder.encode_texts(texts)
+        from danlu.tokenizer.encode_jobs import CHUNK_BYTES, encode_on
+
+        n_jobs = max(1, sum(map(len, texts)) // CHUNK_BYTES + 1)
+        return encode_on(cluster.runner(n_jobs), texts, cluster.scratch,
+                         cluster.scratch.parent / "tokenizer" / "tokenizer.json", prefix)
 
     def counted() -> Iterator[np.ndarray]:
-        # a list, not a generator: the encoder's forked workers read it from memory
-        for ids in encoder.encode_texts([d.text for d in docs]):
+        for ids in encoded():
             counts.append(len(ids))
             yield ids
 
@@ -243,12 +262,13 @@ def _settings(cfg: TokenizerConfig, seed: int, tokenizer: Tokenizer) -> dict:
 
 
 def _encode_train(encoder: TextEncoder, tokenizer: Tokenizer, train_docs: list[Document],
-                  cfg: TokenizerConfig, seed: int, tmp: Path, shard_tokens: int):
+                  cfg: TokenizerConfig, seed: int, tmp: Path, shard_tokens: int,
+                  cluster: Cluster | None):
     """The train split into shards/, mixed by cfg.mixture; -> (paths, stats, mixture plan).
     Mixed shards are written from an unmixed copy, so each document is encoded once."""
     shards, mix = tmp / "shards", cfg.mixture
     unmixed = shards if is_as_curated(mix.weights, mix.total_tokens) else tmp / "unmixed"
-    paths, counts = _encode(encoder, train_docs, unmixed, "train", shard_tokens)
+    paths, counts = _encode(encoder, train_docs, unmixed, "train", shard_tokens, cluster)
     plan = plan_mixture(
         (DocumentTokens(d.id, d.source, n + 1) for d, n in zip(train_docs, counts)),
         mix.weights, mix.total_tokens, seed,
@@ -268,8 +288,11 @@ def build_tokenizer(
     tracker: Tracker | None = None,
     model_max_length: int | None = None,
     shard_tokens: int = SHARD_TOKENS,
+    cluster_runner: Callable[[int], ShardRunner] | None = None,
 ) -> TokenizerResult:
-    """Train the tokenizer on the train split and write it, the shards and stats.json to out_dir."""
+    """Train the tokenizer on the train split and write it, the shards and stats.json to out_dir.
+    With `cluster_runner` (n jobs -> a runner: a Dask cluster, Prefect tasks on one) the
+    documents are encoded there, into the same shards."""
     out_dir = Path(out_dir)
     docs = read_documents(documents_dir)
     train_docs, val_docs = split_documents(docs, cfg.val_fraction, seed)
@@ -289,9 +312,13 @@ def build_tokenizer(
         save_tokenizer(tokenizer, tmp / "tokenizer", model_max_length=model_max_length)
         started = time.perf_counter()
         encoder = TextEncoder(tokenizer)
+        cluster = Cluster(cluster_runner, tmp / ".encode") if cluster_runner else None
         train_paths, train_stats, plan = _encode_train(encoder, tokenizer, train_docs, cfg, seed,
-                                                       tmp, shard_tokens)
-        val_paths, val_counts = _encode(encoder, val_docs, tmp / "shards", "val", shard_tokens)
+                                                       tmp, shard_tokens, cluster)
+        val_paths, val_counts = _encode(encoder, val_docs, tmp / "shards", "val", shard_tokens,
+                                        cluster)
+        if cluster is not None:
+            shutil.rmtree(cluster.scratch)
         val_stats = _split_stats(val_docs, val_counts, val_paths)
         encode_seconds = time.perf_counter() - started
         _check(tokenizer, (train_stats, train_paths), (val_stats, val_paths))

@@ -191,7 +191,7 @@ class TextEncoder:
         """`texts` by ranges in `workers` forked processes, in order. The fork happens here,
         with the texts and this encoder in place; the children only encode and send ids."""
         global _FORKED
-        ranges = list(_ranges(texts, _FORK_CHUNK_BYTES, _CHUNK_DOCS))
+        ranges = list(text_ranges(texts, _FORK_CHUNK_BYTES, _CHUNK_DOCS))
         if len(ranges) < 2:
             yield from self.encode_texts(iter(texts), workers)
             return
@@ -219,7 +219,8 @@ def _encode_range(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(ids), np.cumsum([len(i) for i in ids])
 
 
-def _ranges(texts: Sequence[str], max_bytes: int, max_docs: int) -> Iterator[tuple[int, int]]:
+def text_ranges(texts: Sequence[str], max_bytes: int,
+                max_docs: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of consecutive runs of about `max_bytes` characters or `max_docs` texts."""
     start, size = 0, 0
     for i, text in enumerate(texts):

@@ -1,7 +1,8 @@
-"""Where shards run: in this process, in a pool of local processes (the default: all cores,
-because extraction and the filters are pure Python bound by the GIL), on a Dask cluster, or
-through a Prefect task runner (flows/stages.py). All give the same output: every shard writes
-its own folder and the global steps read them in shard order.
+"""Where a stage's jobs run (curate's shards, the tokenizer's encoding on a cluster): in this
+process, in a pool of local processes (the default: all cores, because extraction and the
+filters are pure Python bound by the GIL), on a Dask cluster, or through a Prefect task runner
+(flows/stages.py). All give the same output: every job writes its own files and the stage
+reads them in job order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from danlu.config import ExecutionConfig
 from danlu.errors import ConfigError
 from danlu.lifeline import die_with_parent, lifeline_args
 
-log = logging.getLogger("danlu.curate")
+log = logging.getLogger("danlu.runners")
 
 
 class ShardRunner(Protocol):
@@ -159,5 +160,5 @@ def run_all(runner: ShardRunner, fn: Callable, jobs: Iterable, what: str) -> lis
     for i, result in enumerate(runner.map(fn, jobs), 1):
         results.append(result)
         if i == len(jobs) or i % max(1, len(jobs) // 10) == 0:
-            log.info("curate: %d/%d %s done (%s)", i, len(jobs), what, runner.name)
+            log.info("%d/%d %s done (%s)", i, len(jobs), what, runner.name)
     return results

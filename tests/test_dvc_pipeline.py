@@ -131,8 +131,9 @@ def test_an_ablation_as_queued_dvc_experiments(project: Path):
     queued = sh(project, "danlu", "ablate", "--dvc", *args).stdout
     assert "queued abl-base-s1" in queued and "queued abl-lr-s1" in queued, queued
     sh(project, "dvc", "exp", "run", "--run-all", "--jobs", "1")
-    shown = sh(project, "dvc", "exp", "show", "--only-changed", "--no-pager").stdout
+    shown = sh(project, "dvc", "exp", "show", "--only-changed", "--csv").stdout
     assert "abl-base-s1" in shown and "abl-lr-s1" in shown, shown
+    assert "heldout_bits_per_byte" in shown.splitlines()[0], shown
     report = sh(project, "danlu", "ablate", "--from-dvc", *args).stdout
     assert "`lr` against `base`" in report, report
     runs = json.loads((project / "outputs/ablations/abl/results.json").read_text())["runs"]

@@ -104,11 +104,15 @@ _REAL_RANGE = encode_module._encode_range
 
 
 def _range_with_pid(bounds):
-    """_encode_range that notes which process ran it (module level: the pool pickles it)."""
+    """_encode_range that notes which process ran it (module level: the pool pickles it). It
+    takes a little while, as a real range does: otherwise the first worker up could take every
+    range before the second one starts (seen once on a loaded 2-core machine)."""
     import os
+    import time
 
     with open(os.environ["DANLU_TEST_PIDS"], "a") as fh:
         fh.write(f"{os.getpid()}\n")
+    time.sleep(0.05)
     return _REAL_RANGE(bounds)
 
 

@@ -44,9 +44,9 @@ def execute_run(run: RunPlan, plan: AblationPlan, run_stage_job: StageRunner,
             return failed_result(run, job.stage, failed_jobs[job.key],
                                  time.perf_counter() - start)
         try:
-            job.link_upstream()
             with project_lock(job.workspace, f"danlu ablate {plan.spec.name} "
                                              f"({run.variant}, seed {run.seed})"):
+                job.link_upstream()  # under the lock: concurrent variants may share the workspace
                 run_stage_job(job, parent_run_id)
         except Exception as exc:  # noqa: BLE001: the run fails, the ablation goes on
             log.error("ablation %s: %s seed %d: %s failed: %s", plan.spec.name, run.variant,

@@ -93,6 +93,13 @@ def test_system_metrics_are_sampled_into_the_run(cfg, monkeypatch):
     assert metrics["system/system_memory_usage_megabytes"] > 0
 
 
+def test_a_run_shorter_than_one_sample_still_gets_system_metrics(cfg):
+    with tracked_run(cfg, "pretrain", with_system_metrics=True) as run:  # 10 s interval
+        pass
+    history = client(cfg).get_metric_history(run.run_id, "system/system_memory_usage_megabytes")
+    assert len(history) == 1 and history[0].value > 0
+
+
 def test_the_experiment_opens_on_its_runs_table(cfg):
     from danlu.tracking.mlflow_runs import experiment_id
 

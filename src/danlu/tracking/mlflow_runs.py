@@ -152,7 +152,8 @@ def end_run(tracker: MlflowTracker, status: str = "FINISHED") -> None:
 @contextmanager
 def system_metrics(cfg: Config, run_id: str) -> Iterator[None]:
     """MLflow's system/* metrics (CPU, memory, disk, network; GPU when pynvml is installed)
-    sampled into the run meanwhile (every 10 s; MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL)."""
+    sampled into the run meanwhile (every 10 s; MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL). A run
+    that ends before the monitor's first sample is published still gets one, taken at the end."""
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
     logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no start/stop lines
@@ -162,6 +163,10 @@ def system_metrics(cfg: Config, run_id: str) -> Iterator[None]:
         yield
     finally:
         monitor.finish()
+        if monitor._logging_step == 0:  # nothing published yet: the body was shorter than a sample
+            monitor.collect_metrics()
+            monitor.publish_metrics(monitor.aggregate_metrics())
+            monitor.mlflow_logger.flush()
 
 
 @contextmanager

@@ -1,8 +1,11 @@
-"""HTML -> main text: danlu's extractor (resiliparse, as the curate stage calls it) against trafilatura.
+"""HTML -> main text: danlu's extractors (resiliparse as the curate stage calls it, and danlu's
+block classifier) against trafilatura.
 
 Quality and speed on the same pages, in one run:
-  trafilatura-eval             snippet precision/recall (trafilatura's own eval rule, 990 pages)
-  article-extraction-benchmark token precision/recall against the gold article body (181 pages)
+  trafilatura-eval             snippet precision/recall (trafilatura's own eval rule)
+  article-extraction-benchmark token precision/recall against the gold article body
+Every engine is scored on the held-out half of each set only (`block_train.is_held_out`): the
+block classifier was trained on the other half, and is never scored on its own training pages.
 
 Pages are read and decoded once (danlu's `decode`, as the stage does) before any timing; pages/s
 times only the extraction call, one process.
@@ -13,8 +16,6 @@ times only the extraction call, one process.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import logging
 import os
 import sys
@@ -27,7 +28,8 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from danlu.config import load_config
-from danlu.curate.extract import decode
+from danlu.curate.block_train import GoldPage, load_aeb, load_trafilatura_eval
+from danlu.curate.blocks import extract_main_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extraction_metrics import Counts, macro_micro, snippet_counts, token_overlap  # noqa: E402
@@ -47,14 +49,10 @@ def extractors(main_content: bool) -> dict[str, Extractor]:
         "resiliparse (danlu)": resiliparse,
         # resiliparse's own default keeps alt texts; the baselines table was measured that way.
         "resiliparse alt_texts": lambda html: resiliparse(html, alt_texts=True),
+        "danlu blocks": extract_main_text,
         "trafilatura": lambda html: trafilatura.extract(html),
         "trafilatura precision": lambda html: trafilatura.extract(html, favor_precision=True),
     }
-
-
-def read_page(path: Path) -> str:
-    text, _, _ = decode(gzip.decompress(path.read_bytes()), None, sniff_meta=True)
-    return text
 
 
 def run_timed(extract: Extractor, pages: list[str]) -> tuple[list[str | None], float]:
@@ -67,27 +65,6 @@ def run_timed(extract: Extractor, pages: list[str]) -> tuple[list[str | None], f
     return outputs, len(pages) / seconds if seconds else float("inf")
 
 
-def load_trafilatura_eval(root: Path, limit: int | None) -> tuple[list[str], list[dict]]:
-    evaldata = json.loads((root / "evaldata.json").read_text(encoding="utf-8"))
-    pages, golds = [], []
-    for url, item in list(evaldata.items())[:limit]:
-        path = root / "eval" / f"{item['file']}.gz"
-        if not path.exists():
-            path = root / "cache" / f"{item['file']}.gz"
-        if not path.exists():
-            raise FileNotFoundError(f"{root}: page for {url} ({item['file']}) in neither eval/ nor cache/")
-        pages.append(read_page(path))
-        golds.append(item)
-    return pages, golds
-
-
-def load_aeb(root: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
-    items = sorted(truth.items())[:limit]
-    pages = [read_page(root / "html" / f"{page_id}.html.gz") for page_id, _ in items]
-    return pages, [item["articleBody"] for _, item in items]
-
-
 def print_table(title: str, header: list[str], rows: list[list]) -> None:
     print(f"\n## {title}")
     print("| " + " | ".join(header) + " |")
@@ -97,36 +74,42 @@ def print_table(title: str, header: list[str], rows: list[list]) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def held_out(pages: list[GoldPage]) -> list[GoldPage]:
+    return [p for p in pages if p.held_out]
+
+
 def bench_trafilatura_eval(root: Path, limit: int | None, extract_fns: dict[str, Extractor]) -> dict[str, float]:
-    pages, golds = load_trafilatura_eval(root, limit)
-    n_with = sum(len(g["with"]) for g in golds)
-    n_without = sum(len(g["without"]) for g in golds)
+    golds = held_out(load_trafilatura_eval(root, limit))
+    pages = [g.html for g in golds]
+    n_with = sum(len(g.with_) for g in golds)
+    n_without = sum(len(g.without) for g in golds)
     rows, f1s = [], {}
     for name, fn in extract_fns.items():
         outputs, speed = run_timed(fn, pages)
         norm, exact = Counts(), Counts()
         for text, gold in zip(outputs, golds):
-            norm.add(snippet_counts(text, gold["with"], gold["without"]))
-            exact.add(snippet_counts(text, gold["with"], gold["without"], normalise=False))
+            norm.add(snippet_counts(text, gold.with_, gold.without))
+            exact.add(snippet_counts(text, gold.with_, gold.without, normalise=False))
         p, r, f1 = norm.prf()
         empty = sum(not t for t in outputs)
         rows.append([name, p, r, f1, exact.prf()[2], empty, f"{speed:.1f}"])
         f1s[name] = f1
-    title = f"trafilatura-eval: {len(pages)} pages, {n_with} with / {n_without} without snippets"
+    title = f"trafilatura-eval: {len(pages)} held-out pages, {n_with} with / {n_without} without snippets"
     header = ["extractor", "precision", "recall", "F1", "F1 exact-ws", "empty", "pages/s"]
     print_table(title, header, rows)
     return f1s
 
 
 def bench_aeb(root: Path, limit: int | None, extract_fns: dict[str, Extractor]) -> dict[str, float]:
-    pages, bodies = load_aeb(root, limit)
+    golds = held_out(load_aeb(root, limit))
+    pages, bodies = [g.html for g in golds], [g.body for g in golds]
     rows, f1s = [], {}
     for name, fn in extract_fns.items():
         outputs, speed = run_timed(fn, pages)
         (p, r, f1), (mp, mr, mf1) = macro_micro([token_overlap(t, b) for t, b in zip(outputs, bodies)])
         rows.append([name, p, r, f1, mp, mr, mf1, f"{speed:.1f}"])
         f1s[name] = f1
-    title = f"article-extraction-benchmark: {len(pages)} pages, token P/R/F1 (macro over pages; micro pooled)"
+    title = f"article-extraction-benchmark: {len(pages)} held-out pages, token P/R/F1 (macro over pages; micro pooled)"
     header = ["extractor", "P", "R", "F1", "micro P", "micro R", "micro F1", "pages/s"]
     print_table(title, header, rows)
     return f1s

@@ -105,8 +105,8 @@ ARTICLE_PAGE = (
 )
 
 
-@pytest.mark.parametrize("engine", ["resiliparse", "trafilatura"])
-def test_both_engines_keep_the_article_and_drop_the_navigation(engine: str) -> None:
+@pytest.mark.parametrize("engine", ["resiliparse", "danlu", "trafilatura"])
+def test_every_engine_keeps_the_article_and_drop_the_navigation(engine: str) -> None:
     cfg = CFG.model_copy(update={"engine": engine})
     doc = extract(raw(ARTICLE_PAGE.encode()), cfg)
     assert isinstance(doc, Document)

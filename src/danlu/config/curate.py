@@ -11,7 +11,7 @@ from danlu.config.section import Section
 
 
 class ExtractConfig(Section):
-    engine: Literal["resiliparse", "trafilatura"]
+    engine: Literal["resiliparse", "danlu", "trafilatura"]
     main_content: bool
     max_html_bytes: int = Field(gt=0)
 

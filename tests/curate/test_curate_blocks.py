@@ -1,0 +1,133 @@
+"""danlu's extractor: resiliparse's minimal HTML cut into blocks, their features, the shipped
+logistic regression (JSON, no pickle), its training with a held-out split, and real gold pages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from danlu.curate.block_train import GoldPage, fit, is_held_out, labels, load_gold, train
+from danlu.curate.blocks import (FEATURES, Block, BlockModel, blocks, extract_main_text, features,
+                                 render, select, shipped_model)
+
+TEASERS = "".join(f"<li><a href='/story/{i}'>Another story number {i}</a></li>" for i in range(8))
+PAGE = (
+    "<html><body><nav><ul><li><a href='/'>Home</a></li><li><a href='/news'>News</a></li></ul></nav>"
+    "<main><article><h1>How bees find their way home</h1>"
+    + "".join(f"<p>Paragraph {i}: honey bees use the position of the sun, polarised light and "
+              "landmarks to navigate between the hive and the flowers they visit.</p>" for i in range(5))
+    + "<p>Share this: <a href='/fb'>Facebook</a> <a href='/tw'>Twitter</a> <a href='/m'>Mail</a></p>"
+    + f"<h3>Read more</h3><ul>{TEASERS}</ul>"
+    + "</article></main><footer>Copyright 2024 Example Media. All rights reserved.</footer></body></html>"
+)
+
+
+def test_blocks_are_block_elements_and_br_lines_with_their_link_share():
+    bs = blocks("<h2>Title &amp; more</h2>\n\n<p>one <a href='x'>linked</a><br>\ntwo</p>\n\n"
+                "loose line\nsecond loose\n<ul>\n  <li><a href='y'>all link</a></li>\n</ul>\n"
+                "<pre>keep\n  this</pre>")
+    assert [(b.text, b.tag, b.first_in_block) for b in bs] == [
+        ("Title & more", "h2", True), ("one linked", "p", True), ("two", "p", False),
+        ("loose line", "", True), ("second loose", "", True), ("all link", "li", True),
+        ("keep this", "pre", True)]
+    assert [b.link_chars for b in bs] == [0, 6, 0, 0, 0, 8, 0]
+
+
+def test_features_are_one_finite_row_per_block_and_read_the_cues():
+    bs = [Block("Home", "li", 4, True), Block("A long sentence of ordinary words, ending well.", "p", 0, True),
+          Block("Copyright 2024, all rights reserved", "", 0, True)]
+    x = features(bs)
+    assert x.shape == (3, len(FEATURES)) and np.isfinite(x).all()
+    col = {name: i for i, name in enumerate(FEATURES)}
+    assert x[:, col["link_density"]].tolist() == [1.0, 0.0, 0.0]
+    assert x[:, col["ends_sentence"]].tolist() == [0.0, 1.0, 0.0]
+    assert x[:, col["boilerplate"]].tolist() == [1.0, 0.0, 1.0]
+    assert x[:, col["tag_li"]].tolist() == [1.0, 0.0, 0.0]
+    assert features([]).shape == (0, len(FEATURES))
+
+
+def test_the_shipped_model_keeps_the_article_and_drops_menus_teasers_and_footer():
+    text = extract_main_text(PAGE)
+    assert all(f"Paragraph {i}: honey bees" in text for i in range(5))
+    for boilerplate in ("Another story number", "Facebook", "All rights reserved", "News"):
+        assert boilerplate not in text
+    assert text == extract_main_text(PAGE)  # deterministic
+
+
+def test_a_page_without_main_content_is_read_whole_and_an_empty_page_is_empty():
+    assert extract_main_text("<html><body></body></html>") == ""
+    bare = "<div>" + " ".join(["Plain words in a bare div make a sentence."] * 8) + "</div>"
+    assert "Plain words in a bare div" in extract_main_text(bare)
+
+
+def test_the_model_is_json_and_refuses_other_features(tmp_path):
+    model = shipped_model()
+    data = json.loads(json.dumps(model.to_json()))
+    again = BlockModel.from_json(data)
+    x = features(blocks(render(PAGE, main_content=True)))
+    assert np.allclose(again.scores(x), model.scores(x), atol=1e-4)
+    with pytest.raises(ValueError, match="retrain with danlu.curate.block_train"):
+        BlockModel.from_json({**data, "features": data["features"][:-1]})
+
+
+def test_fit_learns_a_separable_rule_and_the_threshold_selects():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([np.ones(400), rng.normal(size=(400, len(FEATURES) - 1))])
+    y = (x[:, 1] > 0).astype(np.float64)
+    model = fit(x, y, np.ones(400))
+    assert ((model.scores(x) >= 0.5) == (y == 1)).mean() > 0.97
+    keep_all = BlockModel(np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), np.ones(len(FEATURES)), 0.5)
+    assert select([Block("a", "p", 0, True), Block("b", "p", 0, False)], keep_all) == "a\nb"
+
+
+def test_labels_come_from_the_gold_snippets_and_the_article_body():
+    bs = [Block("The main story text is here.", "p", 0, True), Block("Subscribe now", "p", 0, True),
+          Block("Unrelated line", "", 0, True)]
+    snippets = GoldPage("trafilatura-eval", "u", "", ["main story text"], ["Subscribe now"], "")
+    assert labels(snippets, bs).tolist() == [1, 0, -1]
+    body = GoldPage("aeb", "id", "", [], [], "Intro. The main story text is here. More.")
+    assert labels(body, bs).tolist() == [1, 0, 0]
+
+
+def test_the_held_out_half_is_stable_and_about_half():
+    keys = [f"https://example.com/{i}" for i in range(2000)]
+    share = sum(map(is_held_out, keys)) / len(keys)
+    assert 0.45 < share < 0.55
+    assert [is_held_out(k) for k in keys[:50]] == [is_held_out(k) for k in keys[:50]]
+
+
+def _snippets_found(pages: list[GoldPage], extract) -> tuple[int, int]:
+    """(main-text snippets found, boilerplate snippets kept) over the pages."""
+    found = kept = 0
+    for page in pages:
+        text = " ".join(extract(page.html).split())
+        found += sum(" ".join(s.split()) in text for s in page.with_)
+        kept += sum(" ".join(s.split()) in text for s in page.without)
+    return found, kept
+
+
+@pytest.fixture(scope="module")
+def gold(shared_data) -> list[GoldPage]:
+    return load_gold(shared_data, limit=160)
+
+
+def test_on_real_held_out_pages_it_keeps_far_less_boilerplate_than_resiliparse(gold):
+    from resiliparse.extract.html2text import extract_plain_text
+
+    held_out = [p for p in gold if p.held_out and p.dataset == "trafilatura-eval"]
+    found, kept = _snippets_found(held_out, extract_main_text)  # the shipped model
+    base_found, base_kept = _snippets_found(
+        held_out, lambda h: extract_plain_text(h, main_content=True, alt_texts=False))
+    assert kept < 0.6 * base_kept
+    assert found > 0.9 * base_found
+
+
+def test_training_on_the_other_half_learns_to_drop_boilerplate(gold):
+    model = train(gold)  # the held-out half is left out
+    held_out = [p for p in gold if p.held_out and p.dataset == "trafilatura-eval"]
+    keep_all = BlockModel(np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), np.ones(len(FEATURES)), 0.0)
+    found, kept = _snippets_found(held_out, lambda h: extract_main_text(h, model))
+    all_found, all_kept = _snippets_found(held_out, lambda h: extract_main_text(h, keep_all))
+    assert kept < 0.7 * all_kept and found > 0.85 * all_found

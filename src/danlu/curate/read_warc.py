@@ -70,8 +70,9 @@ def read_warc(
                 record = next(records)
             except StopIteration:
                 # FastWARC ends quietly at a gzip member cut near its start: check the file
-                # ourselves, unless its short last record already accounts for the cut.
-                problem = None if end_seen_short else gzip_problem(file.path, begin, end)
+                # ourselves, unless its short last record already accounts for the cut. Every
+                # member before the last record's was read whole, so the check starts there.
+                problem = None if end_seen_short else gzip_problem(file.path, last_offset, end)
                 if problem:
                     yield unreadable_rest(source, file, count, last_offset, problem)
                 if lenient:

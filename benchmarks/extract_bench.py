@@ -28,7 +28,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from danlu.config import load_config
-from danlu.curate.block_train import GoldPage, load_aeb, load_trafilatura_eval
+from danlu.block_train import GoldPage, load_aeb, load_trafilatura_eval
 from danlu.curate.blocks import extract_main_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

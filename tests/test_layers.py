@@ -12,7 +12,7 @@ FOUNDATION = {"errors", "atomic", "jsonl", "records", "progress", "config", "imp
               "id_hash", "environment", "lifeline", "project_lock"}
 LIBRARY = {"model", "train", "tokens", "tracking", "validate", "runners"}
 STAGES = {"sample", "curate", "tokenizer", "pretrain", "finetune", "evaluate"}
-RUNNER = {"pipeline", "ablation"}
+RUNNER = {"pipeline", "ablation", "block_train"}  # block_train: trains curate's extractor
 TOP = {"cli", "__main__"}
 LAYERS = [FOUNDATION, LIBRARY, STAGES, RUNNER, TOP]
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from danlu.curate.block_train import GoldPage, fit, is_held_out, labels, load_gold, train
+from danlu.block_train import GoldPage, fit, is_held_out, labels, load_gold, train
 from danlu.curate.blocks import (FEATURES, Block, BlockModel, blocks, extract_main_text, features,
                                  render, select, shipped_model)
 
@@ -68,7 +68,7 @@ def test_the_model_is_json_and_refuses_other_features(tmp_path):
     again = BlockModel.from_json(data)
     x = features(blocks(render(PAGE, main_content=True)))
     assert np.allclose(again.scores(x), model.scores(x), atol=1e-4)
-    with pytest.raises(ValueError, match="retrain with danlu.curate.block_train"):
+    with pytest.raises(ValueError, match="retrain with danlu.block_train"):
         BlockModel.from_json({**data, "features": data["features"][:-1]})
 
 

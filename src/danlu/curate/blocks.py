@@ -4,7 +4,7 @@ resiliparse renders the page as minimal HTML (paragraphs, headings, lists, <pre>
 we cut that into blocks (a paragraph, a heading, a list item, a line of loose text), describe each
 by a few numbers (words, link density, punctuation, tag, position, its neighbours), and keep the
 blocks a logistic regression scores as main text. The weights are a small JSON file shipped with
-the package (`block_model.json`, no pickle), trained by `danlu.curate.block_train` on gold pages.
+the package (`block_model.json`, no pickle), trained by `danlu.block_train` on gold pages.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class BlockModel:
     def from_json(cls, data: dict) -> BlockModel:
         if data.get("features") != list(FEATURES):
             raise ValueError(f"{MODEL_FILE}: its features {data.get('features')} are not "
-                             f"this version's {list(FEATURES)}; retrain with danlu.curate.block_train")
+                             f"this version's {list(FEATURES)}; retrain with danlu.block_train")
         return cls(np.array(data["weights"]), np.array(data["mean"]), np.array(data["scale"]),
                    float(data["threshold"]))
 

@@ -6,7 +6,7 @@ Two gold sets (in ../shared/data; see its README for licences):
 A page belongs to the training half or the held-out half by a hash of its URL (or id), so the
 split is the same on every machine; `benchmarks/extract_bench.py` scores the held-out half only.
 
-  python -m danlu.curate.block_train --data ../shared/data [--out src/danlu/curate/block_model.json]
+  python -m danlu.block_train --data ../shared/data [--out src/danlu/curate/block_model.json]
 
 Labels: a block is main text (1) when it holds a "with" snippet or lies inside the article body,
 boilerplate (0) when it holds a "without" snippet or shares few words with the body; blocks of
@@ -165,7 +165,7 @@ def train(pages: list[GoldPage]) -> BlockModel:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared datasets folder")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name(MODEL_FILE))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "curate" / MODEL_FILE)
     args = parser.parse_args(argv)
     pages = load_gold(args.data)
     model = train(pages)

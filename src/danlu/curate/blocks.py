@@ -51,7 +51,7 @@ def render(tree_or_html: HTMLTree | str, *, main_content: bool) -> str:
     """resiliparse's minimal-HTML rendering, the input of `blocks`."""
     tree = tree_or_html if isinstance(tree_or_html, HTMLTree) else HTMLTree.parse(tree_or_html)
     return extract_plain_text(tree, main_content=main_content, preserve_formatting="minimal_html",
-                              links=True, alt_texts=False, list_bullets=False)
+                              links=True, alt_texts=False, list_bullets=True)
 
 
 def blocks(minimal_html: str) -> list[Block]:

@@ -1,3 +1,3 @@
-from danlu.cli import main
+from danlu.cli import entry
 
-main()
+entry()

@@ -411,5 +411,41 @@ def main() -> None:
         sys.exit(1)
 
 
+def entry() -> None:
+    """The `danlu` console script: main, then an exit that skips the interpreter's teardown.
+
+    Freeing every module and object of a process that imported Great Expectations, pandas and
+    pyarrow takes most of a second (0.8 s of `danlu curate`'s 6 on the benchmark), and nothing
+    in it is needed: the command's files are written and closed. What an exit must still do is
+    done first: non-daemon threads joined, atexit handlers run (MLflow's, multiprocessing's),
+    logging flushed. main() itself exits normally, for callers inside a process (tests).
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)  # sys.exit("message"): Python prints it, exits 1
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -156,17 +156,30 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
                help="Output folder (default: outputs/curate)")] = None) -> None:
     """Curate: read, extract, identify language, filter, deduplicate, validate."""
     if input or output:
-        from danlu.curate.run import curate as curate_paths
-        from danlu.curate.stage import settings as curate_settings
+        from danlu.runners import PreparedProcess
 
-        cfg = _config(params, overrides)
-        inputs = ({"input": list(input)} if input else
-                  {s: [cfg.path(p) for p in ps] for s, ps in cfg.curate.inputs.items()})
-        result = curate_paths(curate_settings(cfg), inputs,
-                              output or cfg.path(cfg.paths.outputs) / "curate")
+        # Forked first, while this process is still importing and planning on one core: the
+        # validator's 2 s import of Great Expectations starts on the other.
+        with PreparedProcess(_prepare_curate_validation, "great_expectations") as validator:
+            from danlu.curate.run import curate as curate_paths
+            from danlu.curate.stage import settings as curate_settings
+
+            cfg = _config(params, overrides)
+            inputs = ({"input": list(input)} if input else
+                      {s: [cfg.path(p) for p in ps] for s, ps in cfg.curate.inputs.items()})
+            result = curate_paths(curate_settings(cfg), inputs,
+                                  output or cfg.path(cfg.paths.outputs) / "curate",
+                                  validator=validator)
         typer.echo(json.dumps(result.metrics(), indent=2))
         return
     _run_one("curate", params, overrides, force, no_track)
+
+
+def _prepare_curate_validation() -> None:
+    import danlu.curate.run  # noqa: F401 - where the validation's function lives
+    from danlu.validate.gx_import import great_expectations
+
+    great_expectations()
 
 
 STAGE_HELP = {

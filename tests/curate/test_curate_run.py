@@ -166,3 +166,46 @@ def test_broken_accounting_is_a_bug_that_raises() -> None:
     stats.sources["s"].documents_in += 1  # read but never given an outcome
     with pytest.raises(AssertionError, match="lost track"):
         stats.to_dict()
+
+
+def test_big_shards_run_first(curate_cfg: CurateConfig, corpus, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import danlu.curate.run as run_module
+
+    order = []
+    real = run_module.run_all
+
+    def spy(runner, fn, jobs, what, started=None):
+        order.extend(job.shard for job in jobs)
+        return real(runner, fn, jobs, what, started)
+
+    monkeypatch.setattr(run_module, "run_all", spy)
+    curate(curate_cfg, corpus, tmp_path / "out")
+    sizes = [shard.approx_bytes() for shard in order]
+    assert len(set(sizes)) > 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_near_dedup_reads_the_bands_at_once_or_band_by_band_alike(
+    curate_cfg: CurateConfig, corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import danlu.curate.corpus as corpus_module
+    from danlu.curate.output import band_column
+
+    reads = []
+    real = corpus_module.pq.read_table
+
+    def counting(path, columns=None, **kwargs):
+        if columns and band_column(0) in columns:
+            reads.append(len(columns))
+        return real(path, columns=columns, **kwargs)
+
+    monkeypatch.setattr(corpus_module.pq, "read_table", counting)
+    at_once = curate(curate_cfg, corpus, tmp_path / "at-once")
+    shards = at_once.stats["shards"]
+    assert reads == [curate_cfg.near_dedup.bands] * shards  # one read per shard, every band
+    reads.clear()
+    monkeypatch.setattr(corpus_module, "BANDS_IN_MEMORY", 0)
+    by_band = curate(curate_cfg, corpus, tmp_path / "by-band")
+    assert reads == [1] * shards
+    for relative in ("documents/part-00000.parquet", "dropped/part-00000.parquet", "stats.json"):
+        assert (at_once.out_dir / relative).read_bytes() == (by_band.out_dir / relative).read_bytes()

@@ -1,6 +1,7 @@
-"""Crash handling: `kill -9` of a curate run takes its worker processes and multiprocessing's
-resource tracker with it, whether the pool was started from the main thread (the kernel's
-death signal) or from another thread (the workers watch their parent)."""
+"""Crash handling: `kill -9` of a curate run takes all its processes with it: from the main
+thread, its forks (the validator and the pool's workers; the kernel's death signal); from
+another thread, its spawned workers and multiprocessing's resource tracker (the workers watch
+their parent)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from curate_fixtures import stdlib_texts, write_jsonl
 from process_tree import descendants, seconds_until_gone, wait_for
@@ -31,8 +33,10 @@ else:
 """
 
 
-def is_worker(proc) -> bool:
-    return "spawn_main" in " ".join(proc.cmdline())
+def is_worker(proc, parent_cmdline: list[str]) -> bool:
+    """A spawned worker, or a fork of the run (forked workers and validator)."""
+    cmdline = proc.cmdline()
+    return "spawn_main" in " ".join(cmdline) or cmdline == parent_cmdline
 
 
 @pytest.mark.parametrize("where", ["main thread", "other thread"])
@@ -50,16 +54,19 @@ def test_kill_9_of_a_curate_run_leaves_no_process_behind(
                             env={**os.environ, "PYTHONHASHSEED": "0"})
     try:
         shards_dir = tmp_path / ".out.work" / "shards"
-        # busy: both workers up and shards finishing
-        wait_for(lambda: sum(map(is_worker, descendants(proc.pid))) == 2
-                 and len(list(shards_dir.glob("shard-*"))) >= 2, 120, "two busy workers")
+        forked = where == "main thread"  # no other thread: forks (runners._worker_context)
+        parent_cmdline = psutil.Process(proc.pid).cmdline()
+        # busy: both workers up (and the validator's fork) and shards finishing
+        wait_for(lambda: sum(is_worker(p, parent_cmdline) for p in descendants(proc.pid))
+                 == (3 if forked else 2) and len(list(shards_dir.glob("shard-*"))) >= 2,
+                 120, "two busy workers")
         family = descendants(proc.pid)
         assert proc.poll() is None, "the run finished before it could be killed"
     except BaseException:
         proc.kill()
         raise
     names = [" ".join(p.cmdline()) for p in family]
-    assert sum("resource_tracker" in n for n in names) == 1, names
+    assert sum("resource_tracker" in n for n in names) == (0 if forked else 1), names
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     seconds = seconds_until_gone(family, 20)

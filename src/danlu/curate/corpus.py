@@ -34,6 +34,9 @@ log = logging.getLogger("danlu.curate")
 # The columns of a document that line dedup rewrites.
 REWRITTEN_COLUMNS = ["text", "n_chars", "n_words", "n_bytes", "text_hash"]
 META_COLUMNS = ["id", "source", "url", "language", "n_bytes", "text_hash"]
+# Near dedup's band hashes of a corpus up to this size are read at once (16 MB: 100,000
+# documents of 20 bands); beyond, band by band.
+BANDS_IN_MEMORY = 16 << 20
 # Fixed, like the MinHash seed: the same inputs keep the same documents on every run.
 QUALITY_SEED = 1
 
@@ -49,6 +52,7 @@ class Corpus:
     drop_detail: np.ndarray = field(init=False)
     quality_score: np.ndarray = field(init=False)  # nan where not scored
     rewrites: dict[int, Path] = field(init=False)  # shard -> Parquet of rewritten rows (line dedup)
+    _bands: np.ndarray | None = field(init=False, default=None)  # (bands, n), see band()
 
     def __post_init__(self) -> None:
         n = self.meta.num_rows
@@ -99,7 +103,18 @@ class Corpus:
                 rows.append(np.frombuffer(b"".join(raw), dtype="<u4").reshape(-1, num_perm))
         return np.concatenate(rows) if rows else np.empty((0, num_perm), dtype=np.uint32)
 
-    def band(self, b: int, indices: np.ndarray) -> np.ndarray:
+    def band(self, b: int, indices: np.ndarray, bands: int = 1) -> np.ndarray:
+        """Band b's hashes of the documents at `indices`. A corpus whose `bands` columns fit in
+        BANDS_IN_MEMORY bytes reads them all on the first call, one read per shard instead of
+        one per shard and band; a bigger one reads band by band, to bound the memory."""
+        if self.n * bands * 8 <= BANDS_IN_MEMORY and bands > 1:
+            if self._bands is None or self._bands.shape[0] < bands:
+                names = [band_column(k) for k in range(bands)]
+                tables = [pq.read_table(d / PASSED_FILE, columns=names) for d in self.shard_dirs]
+                self._bands = np.stack([
+                    pa.chunked_array([t.column(name) for t in tables], pa.uint64()).to_numpy()
+                    for name in names]) if tables else np.empty((bands, 0), np.uint64)
+            return self._bands[b][indices]
         name = band_column(b)
         parts = [pq.read_table(d / PASSED_FILE, columns=[name]).column(name) for d in self.shard_dirs]
         return pa.chunked_array(parts, pa.uint64()).to_numpy()[indices]
@@ -208,7 +223,8 @@ def apply_near_dedup(corpus: Corpus, cfg: CurateConfig, stats: CurateStats) -> d
 
     # Candidates are checked against the threshold: unchecked, a pair of the sample's API pages
     # at J~0.41 shared a band. On planted web copies the check costs 0.4 points of recall.
-    rep = near_duplicate_clusters(lambda b: corpus.band(b, alive), alive.size, nd.bands,
+    rep = near_duplicate_clusters(lambda b: corpus.band(b, alive, nd.bands), alive.size,
+                                  nd.bands,
                                   signatures=signatures, min_jaccard=nd.threshold)
     duplicate = np.flatnonzero(rep != np.arange(alive.size))
     ids = corpus.column("id")

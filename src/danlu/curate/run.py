@@ -21,11 +21,9 @@ beside it, so the reason can be read.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +38,15 @@ from danlu.curate.corpus import (
     shard_stats,
     write_outputs,
 )
-from danlu.runners import Runners, ShardRunner, run_all
 from danlu.curate.readers import list_input_files
 from danlu.curate.shards import plan_shards
 from danlu.curate.stats import EXACT_STEP, LINE_STEP, NEAR_STEP, QUALITY_STEP, stats_markdown
 from danlu.curate.steps import corpus_steps, shard_filters
 from danlu.curate.worker import ShardJob, finished, run_shard, shard_dir
 from danlu.errors import DataError, ValidationFailed
+from danlu.runners import PreparedProcess, Runners, ShardRunner, run_all
 from danlu.tracking.tracker import Tracker
+from danlu.validate.gx_import import great_expectations
 
 log = logging.getLogger("danlu.curate")
 
@@ -107,8 +106,11 @@ def curate(
     *,
     tracker: Tracker | None = None,
     runner: ShardRunner | None = None,
+    validator: PreparedProcess | None = None,
 ) -> CurateResult:
-    """Curate `inputs` (source name -> files or folders) into `out_dir`; see the module doc."""
+    """Curate `inputs` (source name -> files or folders) into `out_dir`; see the module doc.
+    `validator`: where the outputs are validated (prepared_validator(), closed here), given by
+    a caller that could start it earlier than this function."""
     out_dir = Path(out_dir)
     # Every path is checked before any work, so a typo fails in a second, not after an hour.
     files = {}
@@ -120,20 +122,25 @@ def curate(
     steps = [f.name for f in shard_filters(cfg)] + corpus_steps(cfg, sources)
     shards = plan_shards(files, cfg.execution.shard_bytes)
     work = _work_dir(out_dir, cfg, steps)
-    # 2-5 s of import, done while the shards run. Not earlier: this process's own imports
-    # (the language model's) would wait for the import lock (measured: 2.3 s instead of 0.3).
-    _import_in_background("great_expectations")
     jobs = [ShardJob(shard, cfg, work / "shards", tuple(steps)) for shard in shards]
-    todo = [job for job in jobs if not finished(job)]
+    # Biggest first: the last shards to start are small, so the workers finish together. The
+    # outputs are read in shard order whatever the order they ran in.
+    todo = sorted((job for job in jobs if not finished(job)),
+                  key=lambda job: (-job.shard.approx_bytes(), job.shard.index))
     if len(todo) < len(jobs):
         log.info("curate: resuming; %d of %d shards already done in %s",
                  len(jobs) - len(todo), len(jobs), work)
-    with Runners(cfg.execution, runner) as runner_for:
+    # Great Expectations' 2-3 s of import, done while the shards run, in a process of its own
+    # that validates the outputs at the end (or a thread of this one, see PreparedProcess).
+    with validator or prepared_validator() as validator, Runners(cfg.execution, runner) as runner_for:
         log.info("curate: %d shards from %d files, %d to run on %s", len(jobs),
                  sum(len(f) for f in files.values()), len(todo), runner_for(len(todo)).name)
-        run_all(runner_for(len(todo)), run_shard, todo, "curate shards")
+        # The threaded import (if any) starts after the pool: a local pool forks its workers
+        # only while this process runs no other thread, and its imports would wait for the lock.
+        run_all(runner_for(len(todo)), run_shard, todo, "curate shards", started=validator.start)
         dirs = [shard_dir(work / "shards", shard) for shard in shards]
-        stats = _accept(cfg, dirs, steps, sources, out_dir, runner_for, tracker, work)
+        stats = _accept(cfg, dirs, steps, sources, out_dir, runner_for, tracker, work,
+                        validator)
     shutil.rmtree(work, ignore_errors=True)
     result = CurateResult(
         out_dir=out_dir,
@@ -148,9 +155,15 @@ def curate(
     return result
 
 
+def prepared_validator() -> PreparedProcess:
+    """A process that imports Great Expectations from now on and validates the outputs at the
+    end (or, where it cannot fork, a thread importing it here; see PreparedProcess)."""
+    return PreparedProcess(great_expectations, "great_expectations")
+
+
 def _accept(
     cfg: CurateConfig, dirs: list[Path], steps: list[str], sources: list[str], out_dir: Path,
-    runner_for: Runners, tracker: Tracker | None, work: Path,
+    runner_for: Runners, tracker: Tracker | None, work: Path, validator: PreparedProcess,
 ) -> dict:
     """The corpus steps and the gate, in a temporary folder that becomes out_dir only when the
     gate passes; a rejection keeps its reports beside it and raises."""
@@ -163,7 +176,7 @@ def _accept(
         if stats["kept"] == 0:
             log.warning("curate kept no documents: check the inputs and curate.language.keep")
         try:
-            _validate(cfg, tmp, steps)
+            validator.call(_validate, cfg, tmp, steps)
         except ValidationFailed as exc:
             _keep_reports(tmp, rejected)
             _track(tracker, rejected, status="rejected")
@@ -176,18 +189,6 @@ def _accept(
             ) from None
     shutil.rmtree(rejected, ignore_errors=True)  # an old rejection no longer describes out_dir
     return stats
-
-
-def _import_in_background(module: str) -> None:
-    """Start importing a slow module that a later step needs; the import lock makes the later
-    `import` wait for this one, and a failure there is reported there."""
-    def load() -> None:
-        try:
-            importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - the real import, later, raises it in context
-            pass
-
-    threading.Thread(target=load, name=f"import-{module}", daemon=True).start()
 
 
 def _work_dir(out_dir: Path, cfg: CurateConfig, steps: list[str]) -> Path:

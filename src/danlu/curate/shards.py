@@ -53,6 +53,16 @@ class Shard:
     def name(self) -> str:
         return f"shard-{self.index:05d}"
 
+    def approx_bytes(self) -> int:
+        """The input bytes this shard reads (a Parquet shard: its whole file), for ordering."""
+        try:
+            size = self.file.path.stat().st_size
+        except OSError:
+            return 0
+        if self.file.format == "parquet":
+            return size
+        return (size if self.stop is None else min(self.stop, size)) - self.start
+
     def describe(self) -> str:
         if self.start == 0 and self.stop is None:
             return f"{self.file.path}"

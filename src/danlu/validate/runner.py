@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from danlu.atomic import atomic_dir
+from danlu.validate.gx_import import great_expectations
 
 # Offending rows shown per failed expectation: enough to find the bug, small enough to read.
 EXAMPLES = 5
@@ -43,7 +44,7 @@ def run_expectations(
 
 def run_suites(batches: Sequence[Batch], data_docs_dir: Path | None = None) -> list[dict]:
     """One report per batch; with `data_docs_dir`, that folder is replaced by the Data Docs site."""
-    import great_expectations as gx
+    gx = great_expectations()
 
     context = _ephemeral_context()
     reports = []
@@ -94,7 +95,7 @@ def build_data_docs(context: Any, data_docs_dir: Path) -> Path:
 
 
 def _ephemeral_context() -> Any:
-    import great_expectations as gx
+    gx = great_expectations()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,

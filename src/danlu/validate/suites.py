@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from danlu.config import ValidationConfig
 from danlu.validate.frames import HASH_BYTES_COLUMN
+from danlu.validate.gx_import import great_expectations
 
 DOCUMENTS_SUITE = "curated_documents"
 DROPPED_SUITE = "dropped_documents"
@@ -55,7 +56,7 @@ def schema_expectations(
     columns: dict[str, pa.DataType] | list[str], present: Sequence[str]
 ) -> list:
     """The expected columns exist (others may too) and, where a type is given, have that type."""
-    import great_expectations as gx
+    gx = great_expectations()
 
     ex = gx.expectations
     expectations = [
@@ -86,7 +87,7 @@ def document_expectations(
     exact_dedup: bool,
     rows: int,
 ) -> list:
-    import great_expectations as gx
+    gx = great_expectations()
 
     ex = gx.expectations
     expectations = [
@@ -145,7 +146,7 @@ def document_expectations(
 
 
 def dropped_expectations(drop_reasons: Sequence[str]) -> list:
-    import great_expectations as gx
+    gx = great_expectations()
 
     ex = gx.expectations
     return [
@@ -163,7 +164,7 @@ def dropped_expectations(drop_reasons: Sequence[str]) -> list:
 
 
 def quarantine_expectations() -> list:
-    import great_expectations as gx
+    gx = great_expectations()
 
     ex = gx.expectations
     return [

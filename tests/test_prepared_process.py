@@ -42,6 +42,14 @@ def unpicklable() -> object:
     return threading.Lock()
 
 
+def raised(call, kind: type[BaseException]) -> BaseException:
+    try:
+        call()
+    except kind as exc:
+        return exc
+    raise AssertionError(f"no {kind.__name__}")
+
+
 def no_other_thread() -> None:
     assert threading.active_count() == 1, threading.enumerate()
 
@@ -58,34 +66,23 @@ def case_the_call_runs_where_the_preparation_ran() -> None:
 
 def case_an_exception_is_raised_here_with_its_attributes_and_remote_traceback() -> None:
     no_other_thread()
-    try:
-        PreparedProcess(prepare, "test").call(fail, "/tmp/report.json")
-    except ValidationFailed as exc:
-        assert exc.report_path == "/tmp/report.json"
-        assert str(exc) == "3 expectations failed, see /tmp/report.json"
-        assert any("in fail" in note for note in exc.__notes__)
-    else:
-        raise AssertionError("no exception")
+    exc = raised(lambda: PreparedProcess(prepare, "test").call(fail, "/tmp/report.json"),
+                 ValidationFailed)
+    assert exc.report_path == "/tmp/report.json"
+    assert str(exc) == "3 expectations failed, see /tmp/report.json"
+    assert any("in fail" in note for note in exc.__notes__)
 
 
 def case_a_process_that_dies_is_a_clear_error() -> None:
     no_other_thread()
-    try:
-        PreparedProcess(prepare, "gx").call(die)
-    except RuntimeError as exc:
-        assert "prepared with gx ended before answering (exit code 7)" in str(exc), exc
-    else:
-        raise AssertionError("no exception")
+    exc = raised(lambda: PreparedProcess(prepare, "gx").call(die), RuntimeError)
+    assert "prepared with gx ended before answering (exit code 7)" in str(exc), exc
 
 
 def case_an_answer_that_cannot_travel_is_reported() -> None:
     no_other_thread()
-    try:
-        PreparedProcess(prepare, "test").call(unpicklable)
-    except RuntimeError as exc:
-        assert "could not be sent back" in str(exc), exc
-    else:
-        raise AssertionError("no exception")
+    exc = raised(lambda: PreparedProcess(prepare, "test").call(unpicklable), RuntimeError)
+    assert "could not be sent back" in str(exc), exc
 
 
 def case_closed_without_a_call_the_process_ends() -> None:

@@ -89,7 +89,8 @@ class PreparedProcess:
             self._conn.send((fn, args, kwargs))
             ok, value = self._conn.recv()
         except (EOFError, OSError) as exc:
-            code = self._process.exitcode if not self._process.is_alive() else None
+            self._process.join(timeout=5)  # it closed the pipe on its way out
+            code = self._process.exitcode
             raise RuntimeError(f"the process prepared with {self.name} ended before "
                                f"answering (exit code {code})") from exc
         finally:

@@ -77,13 +77,17 @@ def run_suites(batches: Sequence[Batch], data_docs_dir: Path | None = None) -> l
 
 
 def build_data_docs(context: Any, data_docs_dir: Path) -> Path:
-    """Render every stored suite and validation result as HTML; return the site's index.html."""
+    """Render every stored validation result as HTML; return the site's index.html."""
     with atomic_dir(data_docs_dir) as site:
         context.add_data_docs_site(
             DATA_DOCS_SITE,
             {
                 "class_name": "SiteBuilder",
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                # The validation results only: their pages list every expectation with its
+                # outcome, so the suites' own pages (and the empty profiling section) would
+                # only repeat them, each section compiling GE's Jinja templates anew.
+                "site_section_builders": {"expectations": "0", "profiling": "0"},
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(site.resolve()),

@@ -177,9 +177,9 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
 
 def _prepare_curate_validation() -> None:
     import danlu.curate.run  # noqa: F401 - where the validation's function lives
-    from danlu.validate.gx_import import great_expectations
+    from danlu.validate.runner import warm_up
 
-    great_expectations()
+    warm_up()
 
 
 STAGE_HELP = {

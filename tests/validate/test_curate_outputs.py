@@ -229,3 +229,31 @@ def test_parts_are_read_together_and_a_duplicate_id_across_parts_fails(tmp_path:
     assert "'id': 'web/0'" in str(caught.value)
     report = json.loads((out / "validation.json").read_text())
     assert report["suites"][0]["rows"] == N
+
+
+def test_warm_up_validates_a_small_frame_in_the_main_thread_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from danlu.validate import runner
+
+    calls = []
+    real = runner.run_suites
+
+    def spy(batches, data_docs_dir=None):
+        reports = real(batches, data_docs_dir)
+        calls.append((batches[0].name, data_docs_dir, (data_docs_dir / "index.html").is_file(),
+                      reports[0]["success"]))
+        return reports
+
+    monkeypatch.setattr(runner, "run_suites", spy)
+    runner.warm_up()
+    [(name, docs, built, success)] = calls
+    assert name == "warm_up" and built and success
+    assert not docs.parent.exists()  # the temporary folder is gone
+    calls.clear()
+    thread = threading.Thread(target=runner.warm_up)
+    thread.start()
+    thread.join()
+    assert calls == []  # another thread only imports

@@ -46,7 +46,7 @@ from danlu.curate.worker import ShardJob, finished, run_shard, shard_dir
 from danlu.errors import DataError, ValidationFailed
 from danlu.runners import PreparedProcess, Runners, ShardRunner, run_all
 from danlu.tracking.tracker import Tracker
-from danlu.validate.gx_import import great_expectations
+from danlu.validate.runner import warm_up
 
 log = logging.getLogger("danlu.curate")
 
@@ -156,9 +156,10 @@ def curate(
 
 
 def prepared_validator() -> PreparedProcess:
-    """A process that imports Great Expectations from now on and validates the outputs at the
-    end (or, where it cannot fork, a thread importing it here; see PreparedProcess)."""
-    return PreparedProcess(great_expectations, "great_expectations")
+    """A process that imports Great Expectations (and warms it up) from now on and validates
+    the outputs at the end (or, where it cannot fork, a thread importing it here; see
+    PreparedProcess)."""
+    return PreparedProcess(warm_up, "great_expectations")
 
 
 def _accept(

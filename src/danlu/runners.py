@@ -68,6 +68,7 @@ class PreparedProcess:
         self.prepare = prepare
         self.name = name
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._called = False
         if sys.platform.startswith("linux") and threading.active_count() == 1:
             context = multiprocessing.get_context("fork")
             self._conn, child = context.Pipe()
@@ -85,6 +86,7 @@ class PreparedProcess:
         """fn(*args, **kwargs) there (here, without a process); its exception is raised here."""
         if self._process is None:
             return fn(*args, **kwargs)
+        self._called = True
         try:
             self._conn.send((fn, args, kwargs))
             ok, value = self._conn.recv()
@@ -100,8 +102,12 @@ class PreparedProcess:
         return value
 
     def close(self) -> None:
+        """Without a call, the process is stopped at once (it may be mid-import: a config
+        error must not wait for it); after one, it has answered and ends by itself."""
         if self._process is not None:
-            self._conn.close()  # the child, waiting for a call, reads EOF and exits
+            self._conn.close()
+            if not self._called:
+                self._process.kill()
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.kill()

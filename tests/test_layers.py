@@ -8,7 +8,7 @@ import pytest
 
 from danlu.imports import all_modules, direct_imports, top_level
 
-FOUNDATION = {"errors", "atomic", "jsonl", "records", "progress", "config", "imports", "dvc_files",
+FOUNDATION = {"errors", "process_exit", "atomic", "jsonl", "records", "progress", "config", "imports", "dvc_files",
               "id_hash", "environment", "lifeline", "project_lock"}
 LIBRARY = {"model", "train", "tokens", "tracking", "validate", "runners"}
 STAGES = {"sample", "curate", "tokenizer", "pretrain", "finetune", "evaluate"}

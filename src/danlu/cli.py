@@ -156,30 +156,17 @@ def curate(overrides: Overrides = None, params: ParamsFile = None, force: Force 
                help="Output folder (default: outputs/curate)")] = None) -> None:
     """Curate: read, extract, identify language, filter, deduplicate, validate."""
     if input or output:
-        from danlu.runners import PreparedProcess
+        from danlu.curate.run import curate as curate_paths
+        from danlu.curate.stage import settings as curate_settings
 
-        # Forked first, while this process is still importing and planning on one core: the
-        # validator's 2 s import of Great Expectations starts on the other.
-        with PreparedProcess(_prepare_curate_validation, "great_expectations") as validator:
-            from danlu.curate.run import curate as curate_paths
-            from danlu.curate.stage import settings as curate_settings
-
-            cfg = _config(params, overrides)
-            inputs = ({"input": list(input)} if input else
-                      {s: [cfg.path(p) for p in ps] for s, ps in cfg.curate.inputs.items()})
-            result = curate_paths(curate_settings(cfg), inputs,
-                                  output or cfg.path(cfg.paths.outputs) / "curate",
-                                  validator=validator)
+        cfg = _config(params, overrides)
+        inputs = ({"input": list(input)} if input else
+                  {s: [cfg.path(p) for p in ps] for s, ps in cfg.curate.inputs.items()})
+        result = curate_paths(curate_settings(cfg), inputs,
+                              output or cfg.path(cfg.paths.outputs) / "curate")
         typer.echo(json.dumps(result.metrics(), indent=2))
         return
     _run_one("curate", params, overrides, force, no_track)
-
-
-def _prepare_curate_validation() -> None:
-    import danlu.curate.run  # noqa: F401 - where the validation's function lives
-    from danlu.validate.runner import warm_up
-
-    warm_up()
 
 
 STAGE_HELP = {
@@ -425,14 +412,8 @@ def main() -> None:
 
 
 def entry() -> None:
-    """The `danlu` console script: main, then an exit that skips the interpreter's teardown.
-
-    Freeing every module and object of a process that imported Great Expectations, pandas and
-    pyarrow takes most of a second (0.8 s of `danlu curate`'s 6 on the benchmark), and nothing
-    in it is needed: the command's files are written and closed. What an exit must still do is
-    done first: non-daemon threads joined, atexit handlers run (MLflow's, multiprocessing's),
-    logging flushed. main() itself exits normally, for callers inside a process (tests).
-    """
+    """The `danlu` console script: main, then an exit that skips the interpreter's teardown
+    (danlu.process_exit). main() itself exits normally, for callers inside a process (tests)."""
     try:
         main()
         code = 0
@@ -440,24 +421,9 @@ def entry() -> None:
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)  # sys.exit("message"): Python prints it, exits 1
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    from danlu.process_exit import exit_now
+
     exit_now(code)
-
-
-def exit_now(code: int) -> None:
-    import atexit
-    import threading
-
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing left to say
-            pass
-    os._exit(code)
 
 
 if __name__ == "__main__":

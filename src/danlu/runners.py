@@ -41,13 +41,19 @@ class InProcess:
         return (fn(job) for job in jobs)
 
 
+def _can_fork() -> bool:
+    """Whether forking this process is safe: Linux (macOS's system libraries are not
+    fork-safe), and no other thread (MLflow's, Prefect's) whose locks a fork could copy held."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
     """`fork` on Linux while this process runs no other thread: the workers start at once with
     everything already imported and loaded (curate's modules and language model: 0.3 s of CPU
     per spawned worker). Otherwise `spawn`: forking a process that holds MLflow's or Prefect's
     threads can deadlock, and macOS's system libraries are not fork-safe."""
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")  # noqa: the check above is what makes it safe
+    if _can_fork():
+        return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
 
@@ -69,7 +75,7 @@ class PreparedProcess:
         self.name = name
         self._process: multiprocessing.process.BaseProcess | None = None
         self._called = False
-        if sys.platform.startswith("linux") and threading.active_count() == 1:
+        if _can_fork():
             context = multiprocessing.get_context("fork")
             self._conn, child = context.Pipe()
             self._process = context.Process(target=_serve_one_call, name=f"prepared-{name}",

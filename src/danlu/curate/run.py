@@ -106,11 +106,8 @@ def curate(
     *,
     tracker: Tracker | None = None,
     runner: ShardRunner | None = None,
-    validator: PreparedProcess | None = None,
 ) -> CurateResult:
-    """Curate `inputs` (source name -> files or folders) into `out_dir`; see the module doc.
-    `validator`: where the outputs are validated (prepared_validator(), closed here), given by
-    a caller that could start it earlier than this function."""
+    """Curate `inputs` (source name -> files or folders) into `out_dir`; see the module doc."""
     out_dir = Path(out_dir)
     # Every path is checked before any work, so a typo fails in a second, not after an hour.
     files = {}
@@ -132,7 +129,8 @@ def curate(
                  len(jobs) - len(todo), len(jobs), work)
     # Great Expectations' 2-3 s of import, done while the shards run, in a process of its own
     # that validates the outputs at the end (or a thread of this one, see PreparedProcess).
-    with validator or prepared_validator() as validator, Runners(cfg.execution, runner) as runner_for:
+    with PreparedProcess(warm_up, "great_expectations") as validator, \
+            Runners(cfg.execution, runner) as runner_for:
         log.info("curate: %d shards from %d files, %d to run on %s", len(jobs),
                  sum(len(f) for f in files.values()), len(todo), runner_for(len(todo)).name)
         # The threaded import (if any) starts after the pool: a local pool forks its workers
@@ -153,13 +151,6 @@ def curate(
     )
     _track(tracker, out_dir, status="accepted")
     return result
-
-
-def prepared_validator() -> PreparedProcess:
-    """A process that imports Great Expectations (and warms it up) from now on and validates
-    the outputs at the end (or, where it cannot fork, a thread importing it here; see
-    PreparedProcess)."""
-    return PreparedProcess(warm_up, "great_expectations")
 
 
 def _accept(

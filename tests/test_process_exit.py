@@ -15,7 +15,7 @@ def late():
     print("thread finished", flush=False)
 threading.Thread(target=late).start()
 sys.stdout.write("buffered, no newline ")
-from danlu.cli import exit_now
+from danlu.process_exit import exit_now
 exit_now(3)
 """
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from resiliparse.parse.html import HTMLTree
 
 from danlu.curate.blocks import FEATURES, MODEL_FILE, Block, BlockModel, blocks, features, render
 from danlu.curate.extract import decode
@@ -114,10 +115,12 @@ def labels(page: GoldPage, bs: list[Block]) -> np.ndarray:
     return y
 
 
-def page_blocks(pages: list[GoldPage]) -> Iterator[tuple[GoldPage, list[Block], list[Block]]]:
-    """Each page with its main-content blocks and its whole-page blocks."""
+def page_blocks(pages: list[GoldPage]) -> Iterator[tuple[GoldPage, list[Block]]]:
+    """Each page with the blocks the extractor classifies: its main content's, or where
+    resiliparse finds none, the whole page's (as `extract_main_text` does)."""
     for page in pages:
-        yield page, blocks(render(page.html, main_content=True)), blocks(render(page.html, main_content=False))
+        tree = HTMLTree.parse(page.html)
+        yield page, blocks(render(tree, main_content=True)) or blocks(render(tree, main_content=False))
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0, iters: int = 30) -> BlockModel:
@@ -144,16 +147,15 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0, iters: int
 
 def training_matrix(pages: list[GoldPage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs, ys, ws = [], [], []
-    for page, main, whole in page_blocks(pages):
-        for bs in (main, whole):
-            y = labels(page, bs)
-            known = y >= 0
-            if not known.any():
-                continue
-            xs.append(features(bs)[known])
-            ys.append(y[known].astype(np.float64))
-            # every page weighs the same, whatever its number of blocks
-            ws.append(np.full(int(known.sum()), 1.0 / known.sum()))
+    for page, bs in page_blocks(pages):
+        y = labels(page, bs)
+        known = y >= 0
+        if not known.any():
+            continue
+        xs.append(features(bs)[known])
+        ys.append(y[known].astype(np.float64))
+        # every page weighs the same, whatever its number of blocks
+        ws.append(np.full(int(known.sum()), 1.0 / known.sum()))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 

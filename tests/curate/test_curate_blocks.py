@@ -36,16 +36,48 @@ def test_blocks_are_block_elements_and_br_lines_with_their_link_share():
 
 
 def test_features_are_one_finite_row_per_block_and_read_the_cues():
+    long_share = "A long paragraph that mentions sharing once " + "and goes on with ordinary words " * 5
     bs = [Block("Home", "li", 4, True), Block("A long sentence of ordinary words, ending well.", "p", 0, True),
-          Block("Copyright 2024, all rights reserved", "", 0, True)]
+          Block("Copyright 2024, all rights reserved", "", 0, True),
+          Block("By Jane Doe, October 12, 2017", "", 0, True), Block("Photo: Getty Images", "", 0, True),
+          Block("Read more", "h3", 0, True), Block("Share on Facebook", "li", 17, True),
+          Block(long_share, "p", 0, True), Block("1998 – 2024", "h1", 0, True)]
     x = features(bs)
-    assert x.shape == (3, len(FEATURES)) and np.isfinite(x).all()
+    assert x.shape == (9, len(FEATURES)) and np.isfinite(x).all()
     col = {name: i for i, name in enumerate(FEATURES)}
-    assert x[:, col["link_density"]].tolist() == [1.0, 0.0, 0.0]
-    assert x[:, col["ends_sentence"]].tolist() == [0.0, 1.0, 0.0]
-    assert x[:, col["boilerplate"]].tolist() == [1.0, 0.0, 1.0]
-    assert x[:, col["tag_li"]].tolist() == [1.0, 0.0, 0.0]
+
+    def column(name: str) -> list[float]:
+        return x[:, col[name]].tolist()
+
+    assert column("link_density")[:3] == [1.0, 0.0, 0.0]
+    assert column("ends_sentence")[:3] == [0.0, 1.0, 0.0]
+    assert column("log_words")[:3] == pytest.approx(np.log1p([1, 8, 5]).tolist())
+    assert column("punct_per_word")[:3] == pytest.approx([0.0, 2 / 8, 1 / 5])
+    assert column("digit_ratio")[2] == pytest.approx(4 / len("Copyright 2024, all rights reserved"))
+    assert column("upper_start_ratio")[:4] == pytest.approx([1.0, 1 / 8, 1 / 5, 4 / 6])
+    assert column("cue_legal") == [0, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert column("cue_date") == [0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert column("cue_byline") == [0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert column("cue_caption") == [0, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert column("cue_related") == [0, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert column("cue_social") == [0, 0, 0, 0, 0, 0, 1, 0, 0]  # not in a long paragraph
+    assert column("no_letters") == [0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert column("tag_li") == [1, 0, 0, 0, 0, 0, 1, 0, 0] and column("tag_h1")[-1] == 1
     assert features([]).shape == (0, len(FEATURES))
+
+
+def test_comment_sections_and_figure_captions_are_not_rendered():
+    paragraph = "<p>" + "Honey bees navigate by the sun and by landmarks near the hive. " * 4 + "</p>"
+    page = ("<html><body><article>" + paragraph * 3
+            + "<figure><img src='b.jpg'><figcaption>A bee on a flower, Getty Images</figcaption></figure>"
+            + "<p class='wp-caption-text'>Another caption under a picture</p>" + paragraph
+            + "</article><section id='comments' class='comments'><h3>3 comments</h3>"
+            + "<div class='comment'><p>Great article, thanks for writing it up for us all!</p></div>"
+            + "</section></body></html>")
+    text = render(page, main_content=True)
+    assert "Honey bees navigate" in text
+    for left_out in ("Getty Images", "Another caption", "Great article"):
+        assert left_out not in text
 
 
 def test_the_shipped_model_keeps_the_article_and_drops_menus_teasers_and_footer():

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +29,7 @@ from resiliparse.parse.html import HTMLTree
 from danlu.config import load_config
 from danlu.block_train import GoldPage, load_aeb, load_trafilatura_eval
 from danlu.curate.blocks import extract_main_text
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extraction_metrics import Counts, macro_micro, snippet_counts, token_overlap  # noqa: E402
+from danlu.extraction_metrics import Counts, macro_micro, snippet_counts, token_overlap
 
 REPO = Path(__file__).resolve().parents[1]
 Extractor = Callable[[str], "str | None"]

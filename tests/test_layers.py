@@ -9,7 +9,7 @@ import pytest
 from danlu.imports import all_modules, direct_imports, top_level
 
 FOUNDATION = {"errors", "process_exit", "atomic", "jsonl", "records", "progress", "config", "imports", "dvc_files",
-              "id_hash", "environment", "lifeline", "project_lock"}
+              "id_hash", "environment", "lifeline", "project_lock", "extraction_metrics"}
 LIBRARY = {"model", "train", "tokens", "tracking", "validate", "runners"}
 STAGES = {"sample", "curate", "tokenizer", "pretrain", "finetune", "evaluate"}
 RUNNER = {"pipeline", "ablation", "block_train"}  # block_train: trains curate's extractor

@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from danlu.block_train import GoldPage, fit, is_held_out, labels, load_gold, train
+from danlu import block_train
+from danlu.block_train import (THRESHOLDS, GoldPage, PageBlocks, choose_threshold, fit, is_held_out,
+                               labels, load_gold, quality, train)
 from danlu.curate.blocks import (FEATURES, Block, BlockModel, blocks, extract_main_text, features,
                                  render, select, shipped_model)
 
@@ -64,6 +66,24 @@ def test_features_are_one_finite_row_per_block_and_read_the_cues():
     assert column("no_letters") == [0, 0, 0, 0, 0, 0, 0, 0, 1]
     assert column("tag_li") == [1, 0, 0, 0, 0, 0, 1, 0, 0] and column("tag_h1")[-1] == 1
     assert features([]).shape == (0, len(FEATURES))
+
+
+def test_features_place_each_block_against_the_long_paragraphs_and_count_cjk_words():
+    prose = ("An ordinary sentence with enough plain words to count as part of a long paragraph " * 2).strip()
+    chinese = "这是一个很长的中文段落没有空格但是它的字数足够多所以应该被当作一个长段落来计算" * 2
+    bs = [Block("Menu", "li", 4, True), Block(prose, "p", 0, True), Block("Read more", "h3", 0, True),
+          Block("A teaser", "li", 8, True), Block(chinese, "p", 0, True), Block("Imprint", "", 0, True)]
+    x = features(bs)
+    col = {name: i for i, name in enumerate(FEATURES)}
+    words = [1, prose.count(" ") + 1, 2, 2, 1 + len(chinese) / 1.5, 1]  # a CJK character: 1/1.5 word
+    assert x[:, col["log_words"]] == pytest.approx(np.log1p(words))
+    long_words = [0, words[1], 0, 0, words[4], 0]
+    before = np.cumsum(long_words) - long_words
+    assert x[:, col["long_words_before"]] == pytest.approx(np.log1p(before))
+    assert x[:, col["long_words_after"]] == pytest.approx(np.log1p(sum(long_words) - before - long_words))
+    assert x[:, col["to_nearest_long"]] == pytest.approx(np.log1p([1, 0, 1, 1, 0, 1]))
+    assert x[:, col["after_cue"]].tolist() == [0, 0, 1, 1, 1, 1]  # from "Read more" on
+    assert x[:, col["before_last_long"]].tolist() == [1, 1, 1, 1, 1, 0]
 
 
 def test_comment_sections_and_figure_captions_are_not_rendered():
@@ -163,3 +183,30 @@ def test_training_on_the_other_half_learns_to_drop_boilerplate(gold):
     found, kept = _snippets_found(held_out, lambda h: extract_main_text(h, model))
     all_found, all_kept = _snippets_found(held_out, lambda h: extract_main_text(h, keep_all))
     assert kept < 0.7 * all_kept and found > 0.85 * all_found
+
+
+def test_the_threshold_is_the_best_one_in_cross_validation(monkeypatch):
+    items = [PageBlocks(GoldPage("aeb", f"page-{i}", "", [], [], ""), [], np.zeros((0, 1)), np.zeros(0))
+             for i in range(40)]
+    fitted = []
+    monkeypatch.setattr(block_train, "fit_pages", lambda train: fitted.append(len(train)) or None)
+    # snippet F1 peaks at 0.55, AEB F1 falls slowly: their sum is best at 0.55
+    monkeypatch.setattr(block_train, "quality",
+                        lambda scored, model, t: (1 - abs(t - 0.55), 0.9 - 0.1 * t))
+    assert choose_threshold(items, folds=4) == 0.55
+    assert len(fitted) == 4 and sum(fitted) == 3 * len(items)  # every page left out once
+    assert 0.55 in THRESHOLDS
+
+
+def test_quality_scores_the_kept_blocks_of_each_gold_set():
+    snippets = GoldPage("trafilatura-eval", "u", "", ["main story"], ["Subscribe now"], "")
+    body = GoldPage("aeb", "id", "", [], [], "The main story text is here.")
+    bs = [Block("The main story text is here.", "p", 0, True), Block("Subscribe now", "p", 0, True)]
+    x = np.zeros((2, len(FEATURES)))
+    x[:, FEATURES.index("log_words")] = [1.0, -1.0]
+    model = BlockModel(np.eye(len(FEATURES))[FEATURES.index("log_words")] * 10, np.zeros(len(FEATURES)),
+                       np.ones(len(FEATURES)), 0.5)
+    items = [PageBlocks(snippets, bs, x, labels(snippets, bs)), PageBlocks(body, bs, x, labels(body, bs))]
+    assert quality(items, model, 0.5) == (1.0, 1.0)  # the first block only: all found, none leaked
+    snippet_f1, aeb_f1 = quality(items, model, 0.0)  # both blocks
+    assert snippet_f1 == pytest.approx(2 / 3) and aeb_f1 == pytest.approx(2 * 0.75 / 1.75)  # 6 of 8 words

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from extraction_metrics import macro_micro, normalise_ws, snippet_counts, token_overlap  # noqa: E402
+from danlu.extraction_metrics import macro_micro, normalise_ws, snippet_counts, token_overlap
 
 
 def test_snippets_match_across_line_breaks_only_when_normalised():

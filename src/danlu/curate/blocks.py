@@ -13,7 +13,7 @@ import html as html_lib
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import numpy as np
@@ -78,65 +78,60 @@ def blocks(minimal_html: str) -> list[Block]:
     """Cut resiliparse's minimal HTML into blocks: block elements, and lines (<br>, newlines)."""
     out: list[Block] = []
     stack: list[str] = []  # open block elements
-    parts: list[str] = []
+    parts: list[str] = []  # the text of the block being read
     link_depth = link_chars = 0
     new_block = True
-
-    def flush(starts_next: bool) -> None:
-        nonlocal parts, link_chars, new_block
-        if parts:
-            text = "".join(parts)
-            if "&" in text:
-                text = html_lib.unescape(text)
-            text = " ".join(text.split())
-            if text:
-                out.append(Block(text, stack[-1] if stack else "", min(link_chars, len(text)),
-                                 new_block))
-                new_block = False
-            parts, link_chars = [], 0
-        if starts_next:
-            new_block = True
-
-    def add(text: str) -> None:
-        nonlocal link_chars
-        parts.append(text)
-        if link_depth:
-            link_chars += len(text.strip())
-
-    pos = 0
-    for m in _TOKEN.finditer(minimal_html + "<br>"):
-        text = minimal_html[pos:m.start()]
-        pos = m.end()
+    pieces = _TOKEN.split(minimal_html + "<br>")  # text, "/" or "", tag name, text, ...
+    for i in range(0, len(pieces) - 1, 3):
+        text, closing, tag = pieces[i], pieces[i + 1], pieces[i + 2].lower()
         if text and not text.isspace():
             if stack or "\n" not in text:
-                add(text)
+                parts.append(text)
+                if link_depth:
+                    link_chars += len(text.strip())
             else:  # loose text: each line is a block
-                lines = text.split("\n")
-                for line in lines[:-1]:
-                    add(line)
-                    flush(starts_next=True)
-                add(lines[-1])
+                *lines, text = text.split("\n")
+                for line in lines:
+                    parts.append(line)
+                    if link_depth:
+                        link_chars += len(line.strip())
+                    if block_text := _text(parts):
+                        out.append(Block(block_text, "", min(link_chars, len(block_text)), new_block))
+                    parts, link_chars, new_block = [], 0, True
+                parts.append(text)
+                if link_depth:
+                    link_chars += len(text.strip())
         elif text:
-            if not stack and "\n" in text:
-                flush(starts_next=True)
+            if not stack and "\n" in text:  # a blank line between loose lines ends a block
+                if parts and (block_text := _text(parts)):
+                    out.append(Block(block_text, "", min(link_chars, len(block_text)), new_block))
+                parts, link_chars, new_block = [], 0, True
             else:
                 parts.append(" ")
-        closing, tag = m.group(1), m.group(2).lower()
         if tag == "a":
             link_depth = max(0, link_depth + (-1 if closing else 1))
-        elif tag == "br":
-            flush(starts_next=False)
-        elif tag in ("ul", "ol"):
-            flush(starts_next=True)
-        elif closing:
-            flush(starts_next=True)
+            continue
+        if parts:  # any other tag ends the text before it
+            if block_text := _text(parts):
+                out.append(Block(block_text, stack[-1] if stack else "",
+                                 min(link_chars, len(block_text)), new_block))
+                new_block = False
+            parts, link_chars = [], 0
+        if tag == "br":  # a line of the same paragraph
+            continue
+        new_block = True
+        if closing:
             if tag in stack:
                 del stack[len(stack) - 1 - stack[::-1].index(tag):]
-        else:
-            flush(starts_next=True)
+        elif tag not in ("ul", "ol"):
             stack.append(tag)
-    flush(starts_next=True)
     return out
+
+
+def _text(parts: list[str]) -> str:
+    """A block's text: entities decoded, whitespace collapsed."""
+    text = "".join(parts)
+    return " ".join((html_lib.unescape(text) if "&" in text else text).split())
 
 
 FEATURES = (
@@ -285,6 +280,17 @@ class BlockModel:
         z = ((x - self.mean) / self.scale) @ self.weights
         return 1.0 / (1.0 + np.exp(-z))
 
+    def keep(self, x: np.ndarray) -> np.ndarray:
+        """scores(x) >= threshold, as one product: the standardisation folded into the weights."""
+        return x @ self._folded[0] >= self._folded[1]
+
+    @cached_property
+    def _folded(self) -> tuple[np.ndarray, float]:
+        weights = self.weights / self.scale
+        logit = np.log(self.threshold / (1 - self.threshold)) if 0 < self.threshold < 1 else (
+            -np.inf if self.threshold <= 0 else np.inf)
+        return weights, float(logit + self.mean @ weights)
+
     def to_json(self) -> dict:
         def rounded(a: np.ndarray) -> list[float]:
             return [round(float(v), 6) for v in a]
@@ -312,7 +318,7 @@ def select(bs: list[Block], model: BlockModel) -> str:
     """The text of the blocks the model keeps."""
     if not bs:
         return ""
-    return joined(bs, model.scores(features(bs)) >= model.threshold)
+    return joined(bs, model.keep(features(bs)))
 
 
 def joined(bs: list[Block], keep: np.ndarray) -> str:

@@ -4,9 +4,10 @@ never use, 1.1 s of its 2.6 s import here, paid by every stage that validates:
   altair (Data Docs charts of distribution expectations) are imported lazily
   (importlib.util.LazyLoader): a module object now, its code run on the first attribute anyone
   reads, so an expectation that needs them still gets them;
-- SQLAlchemy, an optional dependency of GE (its SQL datasources; danlu validates DataFrames),
-  is hidden: GE imports as where it is not installed. Where something imported it earlier,
-  GE finds it as usual.
+- SQLAlchemy, boto3/botocore and the Google Cloud clients, optional dependencies of GE (its SQL
+  datasources, S3 and GCS stores; danlu validates DataFrames in a local project), and chardet
+  (requests then uses charset_normalizer, its other choice) are hidden: GE imports as where they
+  are not installed (0.2 s). Where something imported them earlier, GE finds them as usual.
 
 Every danlu module imports GE through `great_expectations()`; the finder is in place only
 during that first import.
@@ -21,13 +22,14 @@ import threading
 from types import ModuleType
 
 LAZY = frozenset({"scipy.stats", "altair"})
-HIDDEN = frozenset({"sqlalchemy"})
+HIDDEN = ("sqlalchemy", "boto3", "botocore", "google.auth", "google.oauth2", "google.cloud",
+          "google.api_core", "chardet")
 _LOCK = threading.Lock()
 
 
 class _LazyFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in HIDDEN:
+        if any(name == hidden or name.startswith(hidden + ".") for hidden in HIDDEN):
             raise ModuleNotFoundError(f"No module named {name!r} (hidden while importing "
                                       "great_expectations)", name=name)
         if name not in LAZY:

@@ -120,22 +120,27 @@ def labels(page: GoldPage, bs: list[Block]) -> np.ndarray:
 
 @dataclass
 class PageBlocks:
-    """A gold page with the blocks the extractor classifies, their features and labels."""
+    """A gold page with the blocks the extractor classifies, their features and labels, and the
+    whole page's blocks and features it reads instead when it keeps none of them."""
 
     page: GoldPage
     blocks: list[Block]
     x: np.ndarray
     y: np.ndarray
+    fallback: tuple[list[Block], np.ndarray] | None = None
 
 
 def page_blocks(pages: list[GoldPage]) -> list[PageBlocks]:
     """Each page's blocks: its main content's, or where resiliparse finds none, the whole page's
-    (as `extract_main_text` does)."""
+    (as `extract_main_text` does; it also reads the whole page when it keeps no main block)."""
     out = []
     for page in pages:
         tree = HTMLTree.parse(page.html)
-        bs = blocks(render(tree, main_content=True)) or blocks(render(tree, main_content=False))
-        out.append(PageBlocks(page, bs, features(bs), labels(page, bs)))
+        main, whole = blocks(render(tree, main_content=True)), blocks(render(tree, main_content=False))
+        if main:
+            out.append(PageBlocks(page, main, features(main), labels(page, main), (whole, features(whole))))
+        else:
+            out.append(PageBlocks(page, whole, features(whole), labels(page, whole)))
     return out
 
 
@@ -180,6 +185,9 @@ def quality(items: list[PageBlocks], model: BlockModel, threshold: float) -> tup
     snippets, overlaps = Counts(), []
     for item in items:
         text = joined(item.blocks, model.scores(item.x) >= threshold) if item.blocks else ""
+        if not text and item.fallback and item.fallback[0]:
+            whole, x = item.fallback
+            text = joined(whole, model.scores(x) >= threshold)
         if item.page.dataset == "aeb":
             overlaps.append(token_overlap(text, item.page.body))
         else:

@@ -86,6 +86,23 @@ def test_features_place_each_block_against_the_long_paragraphs_and_count_cjk_wor
     assert x[:, col["before_last_long"]].tolist() == [1, 1, 1, 1, 1, 0]
 
 
+def test_cues_stay_on_their_block_when_lowercasing_changes_lengths_and_korean_is_spaced():
+    x = features([Block("İSTANBUL İZMİR İNEBOLU İĞNEADA İSKENDERUN", "p", 0, True), Block("ab share", "li", 0, True),
+                  Block("Menü", "li", 0, True)])
+    assert x[:, FEATURES.index("cue_social")].tolist() == [0, 1, 0]  # "İ".lower() is 2 characters
+    korean = "안녕하세요 여러분 오늘은 정말 좋은 날입니다"  # Korean puts spaces between words
+    assert features([Block(korean, "p", 0, True)])[0, FEATURES.index("log_words")] == pytest.approx(np.log1p(6))
+
+
+def test_keep_is_the_score_against_the_threshold():
+    rng = np.random.default_rng(1)
+    x = rng.normal(scale=3, size=(2000, len(FEATURES)))
+    for threshold in (0.0, 0.3, 0.6, 1.0):
+        model = BlockModel(rng.normal(size=len(FEATURES)), rng.normal(size=len(FEATURES)),
+                           rng.uniform(0.5, 2, size=len(FEATURES)), threshold)
+        assert (model.keep(x) == (model.scores(x) >= threshold)).all()
+
+
 def test_comment_sections_and_figure_captions_are_not_rendered():
     paragraph = "<p>" + "Honey bees navigate by the sun and by landmarks near the hive. " * 4 + "</p>"
     page = ("<html><body><article>" + paragraph * 3
@@ -210,3 +227,15 @@ def test_quality_scores_the_kept_blocks_of_each_gold_set():
     assert quality(items, model, 0.5) == (1.0, 1.0)  # the first block only: all found, none leaked
     snippet_f1, aeb_f1 = quality(items, model, 0.0)  # both blocks
     assert snippet_f1 == pytest.approx(2 / 3) and aeb_f1 == pytest.approx(2 * 0.75 / 1.75)  # 6 of 8 words
+
+
+def test_quality_reads_the_whole_page_when_no_main_block_is_kept():
+    body = GoldPage("aeb", "id", "", [], [], "The main story text is here.")
+    menu = [Block("Home News Sport", "li", 15, True)]
+    whole = [Block("The main story text is here.", "p", 0, True)]
+    x_menu, x_whole = np.zeros((1, len(FEATURES))), np.zeros((1, len(FEATURES)))
+    x_menu[0, FEATURES.index("log_words")], x_whole[0, FEATURES.index("log_words")] = -1.0, 1.0
+    model = BlockModel(np.eye(len(FEATURES))[FEATURES.index("log_words")] * 10, np.zeros(len(FEATURES)),
+                       np.ones(len(FEATURES)), 0.5)
+    item = PageBlocks(body, menu, x_menu, labels(body, menu), (whole, x_whole))
+    assert quality([item], model, 0.5) == (0.0, 1.0)  # no trafilatura-eval page; the body found

@@ -44,3 +44,21 @@ from great_expectations.compatibility import sqlalchemy as compat
 print(json.dumps({"engine": compat.sqlalchemy.__name__}))
 """)
     assert result["engine"] == "sqlalchemy"
+
+
+def test_modules_are_hidden_from_the_importing_thread_only():
+    import threading
+
+    import pytest
+
+    from danlu.validate.gx_import import _LazyFinder
+
+    finder = _LazyFinder()
+    with pytest.raises(ModuleNotFoundError, match="hidden while importing great_expectations"):
+        finder.find_spec("boto3", None)
+    assert finder.find_spec("numpy", None) is None  # not hidden, not lazy: the usual finders
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(finder.find_spec("boto3", None)))
+    other.start()
+    other.join()
+    assert seen == [None]  # another thread imports as usual

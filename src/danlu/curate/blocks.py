@@ -146,7 +146,7 @@ FEATURES = (
 
 
 _SPACE, _PUNCT_MARK, _DIGIT, _UPPER, _LETTER, _CJK = 1, 2, 4, 8, 16, 32
-_CJK_CHARS_PER_WORD = 1.5  # Chinese, Japanese and Korean text has no spaces between words
+_CJK_CHARS_PER_WORD = 1.5  # Chinese and Japanese text has no spaces between words
 
 
 @cache
@@ -159,7 +159,7 @@ def _char_classes() -> np.ndarray:
     table[ord("0"):ord("9") + 1] = _DIGIT
     table[:0x10000] |= np.fromiter((c.isupper() for c in chars), bool, 0x10000) * np.uint8(_UPPER)
     table[:0x10000] |= np.fromiter((c.isalpha() for c in chars), bool, 0x10000) * np.uint8(_LETTER)
-    for start, end in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF)):
+    for start, end in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF)):  # not Korean: spaced
         table[start:end + 1] |= _CJK
     table[0x10000] = _LETTER
     return table
@@ -188,8 +188,9 @@ def _cue_matches(texts: list[str]) -> np.ndarray:
     short = [i for i, t in enumerate(texts) if len(t) <= _CUE_CHARS]
     if not short:
         return out
-    starts = np.cumsum([0] + [len(texts[i]) + 1 for i in short[:-1]])
-    joined = "\n".join([texts[i] for i in short]).lower()
+    lower = [texts[i].lower() for i in short]  # may differ in length ("İ" is two characters)
+    starts = np.cumsum([0] + [len(t) + 1 for t in lower[:-1]])
+    joined = "\n".join(lower)
     rows = np.array(short)
     for j, cue in enumerate(_CUES):
         hits = [m.start() for m in cue.finditer(joined)]
@@ -282,13 +283,14 @@ class BlockModel:
 
     def keep(self, x: np.ndarray) -> np.ndarray:
         """scores(x) >= threshold, as one product: the standardisation folded into the weights."""
+        if not 0 < self.threshold < 1:  # no logit; the rounding of scores() decides there
+            return self.scores(x) >= self.threshold
         return x @ self._folded[0] >= self._folded[1]
 
     @cached_property
     def _folded(self) -> tuple[np.ndarray, float]:
         weights = self.weights / self.scale
-        logit = np.log(self.threshold / (1 - self.threshold)) if 0 < self.threshold < 1 else (
-            -np.inf if self.threshold <= 0 else np.inf)
+        logit = np.log(self.threshold / (1 - self.threshold))
         return weights, float(logit + self.mean @ weights)
 
     def to_json(self) -> dict:

@@ -28,7 +28,14 @@ _LOCK = threading.Lock()
 
 
 class _LazyFinder(importlib.abc.MetaPathFinder):
+    """In place while one thread imports GE; other threads' imports are left alone."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
     def find_spec(self, name, path, target=None):
+        if threading.get_ident() != self.thread:
+            return None
         if any(name == hidden or name.startswith(hidden + ".") for hidden in HIDDEN):
             raise ModuleNotFoundError(f"No module named {name!r} (hidden while importing "
                                       "great_expectations)", name=name)

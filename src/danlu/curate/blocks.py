@@ -23,7 +23,7 @@ from resiliparse.parse.html import HTMLTree
 MODEL_FILE = "block_model.json"
 
 _SENTENCE_END = frozenset(".!?。！？:;\"'”’)…")
-_PUNCT = np.array([ord(c) for c in ".,;:!?。，、"], dtype=np.uint32)
+_PUNCT = ".,;:!?。，、"
 _HEAD = 160  # digits and capitals are read from a block's first characters
 _CUE_CHARS = 140  # cues are looked for in blocks up to this long
 # Cues, matched in the lowercased start of a block (one pass over the whole page per cue).
@@ -95,16 +95,14 @@ def blocks(minimal_html: str) -> list[Block]:
                     parts.append(line)
                     if link_depth:
                         link_chars += len(line.strip())
-                    if block_text := _text(parts):
-                        out.append(Block(block_text, "", min(link_chars, len(block_text)), new_block))
+                    _append(out, parts, "", link_chars, new_block)
                     parts, link_chars, new_block = [], 0, True
                 parts.append(text)
                 if link_depth:
                     link_chars += len(text.strip())
         elif text:
             if not stack and "\n" in text:  # a blank line between loose lines ends a block
-                if parts and (block_text := _text(parts)):
-                    out.append(Block(block_text, "", min(link_chars, len(block_text)), new_block))
+                _append(out, parts, "", link_chars, new_block)
                 parts, link_chars, new_block = [], 0, True
             else:
                 parts.append(" ")
@@ -112,9 +110,7 @@ def blocks(minimal_html: str) -> list[Block]:
             link_depth = max(0, link_depth + (-1 if closing else 1))
             continue
         if parts:  # any other tag ends the text before it
-            if block_text := _text(parts):
-                out.append(Block(block_text, stack[-1] if stack else "",
-                                 min(link_chars, len(block_text)), new_block))
+            if _append(out, parts, stack[-1] if stack else "", link_chars, new_block):
                 new_block = False
             parts, link_chars = [], 0
         if tag == "br":  # a line of the same paragraph
@@ -128,10 +124,13 @@ def blocks(minimal_html: str) -> list[Block]:
     return out
 
 
-def _text(parts: list[str]) -> str:
-    """A block's text: entities decoded, whitespace collapsed."""
+def _append(out: list[Block], parts: list[str], tag: str, link_chars: int, first: bool) -> bool:
+    """Add the block made of `parts` (entities decoded, whitespace collapsed), unless it is blank."""
     text = "".join(parts)
-    return " ".join((html_lib.unescape(text) if "&" in text else text).split())
+    text = " ".join((html_lib.unescape(text) if "&" in text else text).split())
+    if text:
+        out.append(Block(text, tag, min(link_chars, len(text)), first))
+    return bool(text)
 
 
 FEATURES = (
@@ -145,6 +144,10 @@ FEATURES = (
 )
 
 
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+_CUE_COLUMNS = slice(_COLUMN[f"cue_{next(iter(CUES))}"], _COLUMN[f"cue_{next(iter(CUES))}"] + len(CUES))
+_TAG_COLUMNS = slice(_COLUMN["tag_p"], _COLUMN["tag_none"] + 1)  # in _TAGS' order
+
 _SPACE, _PUNCT_MARK, _DIGIT, _UPPER, _LETTER, _CJK = 1, 2, 4, 8, 16, 32
 _CJK_CHARS_PER_WORD = 1.5  # Chinese and Japanese text has no spaces between words
 
@@ -155,7 +158,7 @@ def _char_classes() -> np.ndarray:
     chars = [chr(c) for c in range(0x10000)]
     table = np.zeros(0x10001, np.uint8)
     table[[ord(" "), ord("\n")]] = _SPACE
-    table[[ord(c) for c in ".,;:!?。，、"]] = _PUNCT_MARK
+    table[[ord(c) for c in _PUNCT]] = _PUNCT_MARK
     table[ord("0"):ord("9") + 1] = _DIGIT
     table[:0x10000] |= np.fromiter((c.isupper() for c in chars), bool, 0x10000) * np.uint8(_UPPER)
     table[:0x10000] |= np.fromiter((c.isalpha() for c in chars), bool, 0x10000) * np.uint8(_LETTER)
@@ -220,45 +223,46 @@ def features(bs: list[Block]) -> np.ndarray:
     long_words = np.where((words >= 25) & (link < 0.3), words, 0.0)
     long = np.flatnonzero(long_words)
     idx = np.arange(n)
-    x[:, 0] = 1.0
-    x[:, 1] = log_words
-    x[:, 2] = np.log1p(chars)
-    x[:, 3] = link
-    x[:, 4] = np.fromiter((t[-1] in _SENTENCE_END for t in texts), np.float64, n)
-    x[:, 5] = np.minimum(counts[:, 1] / head_words, 2.0)
-    x[:, 6] = counts[:, 2] / head_chars
-    x[:, 7] = counts[:, 3] / head_words
-    k = 8 + len(_CUES)
+    column = _COLUMN
+    x[:, column["bias"]] = 1.0
+    x[:, column["log_words"]] = log_words
+    x[:, column["log_chars"]] = np.log1p(chars)
+    x[:, column["link_density"]] = link
+    x[:, column["ends_sentence"]] = np.fromiter((t[-1] in _SENTENCE_END for t in texts), np.float64, n)
+    x[:, column["punct_per_word"]] = np.minimum(counts[:, 1] / head_words, 2.0)
+    x[:, column["digit_ratio"]] = counts[:, 2] / head_chars
+    x[:, column["upper_start_ratio"]] = counts[:, 3] / head_words
     cues = _cue_matches(texts)
-    x[:, 8:k] = cues
-    x[:, k] = counts[:, 4] == 0
-    x[:, k + 1] = position
-    x[:, k + 2] = position ** 2
-    x[:, k + 3] = np.fromiter((b.first_in_block for b in bs), np.float64, n)
+    x[:, _CUE_COLUMNS] = cues
+    x[:, column["no_letters"]] = counts[:, 4] == 0
+    x[:, column["position"]] = position
+    x[:, column["position2"]] = position ** 2
+    x[:, column["first_in_block"]] = np.fromiter((b.first_in_block for b in bs), np.float64, n)
     tag = np.fromiter((_TAGS.get(b.tag, 0) for b in bs), np.int64, n)
-    x[:, k + 4:k + 11] = tag[:, None] == np.arange(7)
-    x[:, k + 11] = chars / total
-    x[:, k + 12] = np.concatenate([[0.0], log_words[:-1]])
-    x[:, k + 13] = np.concatenate([log_words[1:], [0.0]])
-    x[:, k + 14] = np.concatenate([[1.0], link[:-1]])
-    x[:, k + 15] = np.concatenate([link[1:], [1.0]])
-    x[:, k + 16] = _window(log_words, 0.0)
-    x[:, k + 17] = _window(link, 1.0)
+    x[:, _TAG_COLUMNS] = tag[:, None] == np.arange(_TAG_COLUMNS.stop - _TAG_COLUMNS.start)
+    x[:, column["block_share"]] = chars / total
+    x[:, column["prev_log_words"]] = np.concatenate([[0.0], log_words[:-1]])
+    x[:, column["next_log_words"]] = np.concatenate([log_words[1:], [0.0]])
+    x[:, column["prev_link_density"]] = np.concatenate([[1.0], link[:-1]])
+    x[:, column["next_link_density"]] = np.concatenate([link[1:], [1.0]])
+    x[:, column["window_log_words"]] = _window(log_words, 0.0)
+    x[:, column["window_link_density"]] = _window(link, 1.0)
     if len(long):
         longest = int(np.argmax(np.where(link < 0.3, words, -1)))
-        x[:, k + 18] = idx >= long[0]
-        x[:, k + 19] = idx <= long[-1]
-        x[:, k + 20] = np.abs(idx - longest) / n
-        x[:, k + 23] = np.log1p(np.abs(idx[:, None] - long[None, :]).min(axis=1))
+        x[:, column["after_first_long"]] = idx >= long[0]
+        x[:, column["before_last_long"]] = idx <= long[-1]
+        x[:, column["from_longest"]] = np.abs(idx - longest) / n
+        x[:, column["to_nearest_long"]] = np.log1p(np.abs(idx[:, None] - long[None, :]).min(axis=1))
     else:
-        x[:, k + 18:k + 20] = 0.0
-        x[:, k + 20] = 1.0
-        x[:, k + 23] = np.log1p(n)
+        x[:, column["after_first_long"]] = x[:, column["before_last_long"]] = 0.0
+        x[:, column["from_longest"]] = 1.0
+        x[:, column["to_nearest_long"]] = np.log1p(n)
     before = np.cumsum(long_words) - long_words
-    x[:, k + 21] = np.log1p(before)
-    x[:, k + 22] = np.log1p(long_words.sum() - before - long_words)
+    x[:, column["long_words_before"]] = np.log1p(before)
+    x[:, column["long_words_after"]] = np.log1p(long_words.sum() - before - long_words)
     related_or_social = cues[:, [list(CUES).index("related"), list(CUES).index("social")]].max(axis=1)
-    x[:, k + 24] = np.maximum.accumulate(related_or_social)  # such a cue at or before the block
+    # such a cue at or before the block
+    x[:, column["after_cue"]] = np.maximum.accumulate(related_or_social)
     return x
 
 

@@ -124,9 +124,11 @@ def stack():
                               capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)
+        # the script on stdin, run from the shared folder: the postgres user may not be able to
+        # reach the checkout (a clone under a 0700 `mktemp -d` folder)
         init = subprocess.run([*as_postgres, "env", *[f"{k}={v}" for k, v in postgres_env.items()],
-                               "bash", str(INFRA / "postgres" / "init-databases.sh")],
-                              capture_output=True, text=True)
+                               "bash", "-s"], input=(INFRA / "postgres" / "init-databases.sh").read_text(),
+                              capture_output=True, text=True, cwd=folder)
         assert init.returncode == 0, init.stderr
 
         redis_argv = [interpolate(a, env) for a in command(services()["redis"])]

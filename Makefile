@@ -8,7 +8,8 @@ PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 .PHONY: setup run test servers clean lock
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+# _blockscan.c: the optional C extension, compiled by the editable install below.
+$(VENV)/.installed: requirements.lock pyproject.toml src/danlu/curate/_blockscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip==26.3
 	# torch first, pinned, with pip (the CPU build; GPU users: see README, "GPU"); then the

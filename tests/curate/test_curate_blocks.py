@@ -148,7 +148,7 @@ def test_fit_learns_a_separable_rule_and_the_threshold_selects():
     model = fit(x, y, np.ones(400))
     assert ((model.scores(x) >= 0.5) == (y == 1)).mean() > 0.97
     keep_all = BlockModel(np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), np.ones(len(FEATURES)), 0.5)
-    assert select([Block("a", "p", 0, True), Block("b", "p", 0, False)], keep_all) == "a\nb"
+    assert select("<p>a<br>b</p>", keep_all) == "a\nb"
 
 
 def test_labels_come_from_the_gold_snippets_and_the_article_body():

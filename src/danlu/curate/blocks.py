@@ -12,6 +12,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -19,6 +20,8 @@ from importlib import resources
 import numpy as np
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
+
+from danlu.curate import blockscan
 
 MODEL_FILE = "block_model.json"
 
@@ -320,21 +323,29 @@ def shipped_model() -> BlockModel:
     return BlockModel.from_json(json.loads(text))
 
 
-def select(bs: list[Block], model: BlockModel) -> str:
-    """The text of the blocks the model keeps."""
-    if not bs:
-        return ""
-    return joined(bs, model.keep(features(bs)))
+def select(minimal_html: str, model: BlockModel) -> str:
+    """The text of the blocks the model keeps: blocks and features in C (`blockscan`) where the
+    extension is built, else in Python; the same result either way."""
+    fast = blockscan.scan(minimal_html)
+    if fast is not None:
+        texts, first, x = fast
+        return _join(texts, first, model.keep(x)) if texts else ""
+    bs = blocks(minimal_html)
+    return joined(bs, model.keep(features(bs))) if bs else ""
 
 
 def joined(bs: list[Block], keep: np.ndarray) -> str:
     """The kept blocks' text: paragraphs apart by a blank line, <br> lines by a newline."""
+    return _join([b.text for b in bs], [b.first_in_block for b in bs], keep)
+
+
+def _join(texts: list[str], first: Iterable[bool], keep: np.ndarray) -> str:
     out: list[str] = []
-    for b, k in zip(bs, keep):
+    for text, new_paragraph, k in zip(texts, first, keep):
         if k:
             if out:
-                out.append("\n\n" if b.first_in_block else "\n")
-            out.append(b.text)
+                out.append("\n\n" if new_paragraph else "\n")
+            out.append(text)
     return "".join(out)
 
 
@@ -343,7 +354,7 @@ def extract_main_text(tree_or_html: HTMLTree | str, model: BlockModel | None = N
     reads the whole page instead."""
     model = model or shipped_model()
     tree = tree_or_html if isinstance(tree_or_html, HTMLTree) else HTMLTree.parse(tree_or_html)
-    text = select(blocks(render(tree, main_content=True)), model)
+    text = select(render(tree, main_content=True), model)
     if not text:
-        text = select(blocks(render(tree, main_content=False)), model)
+        text = select(render(tree, main_content=False), model)
     return text

@@ -44,10 +44,15 @@ COPY pyproject.toml README.md params.yaml dvc.yaml ./
 COPY src ./src
 COPY flows ./flows
 # editable, as `make setup` does: flows/ and params.yaml stay at /opt/danlu, the project path
-# that `danlu deploy` gives its deployments (the same in the cpu and the gpu image)
-RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
+# that `danlu deploy` gives its deployments (the same in the cpu and the gpu image). gcc builds
+# the extractor's C extension (danlu.curate._blockscan) and leaves with the apt lists.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && CC=gcc uv pip install --python /opt/venv/bin/python --no-deps -e . \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
     && python -m compileall -q src flows \
-    && python -c "import torch, danlu, flows, psycopg2, boto3, dvc_s3, prefect_redis; \
+    && python -c "import danlu.curate._blockscan, torch, danlu, flows, psycopg2, boto3, dvc_s3, prefect_redis; \
 assert torch.__version__.split('+')[0] == '2.13.0', torch.__version__; \
 assert torch.version.cuda, 'not a CUDA build of torch'"
 

@@ -5,6 +5,10 @@ we cut that into blocks (a paragraph, a heading, a list item, a line of loose te
 by a few numbers (words, link density, punctuation, tag, position, its neighbours), and keep the
 blocks a logistic regression scores as main text. The weights are a small JSON file shipped with
 the package (`block_model.json`, no pickle), trained by `danlu.block_train` on gold pages.
+
+`blocks` and `features` here define the blocks and features; extraction runs them in C
+(`blockscan`, the `_blockscan` extension built at install) where it is built, with the same
+result, and in Python otherwise.
 """
 
 from __future__ import annotations
@@ -326,12 +330,23 @@ def shipped_model() -> BlockModel:
 def select(minimal_html: str, model: BlockModel) -> str:
     """The text of the blocks the model keeps: blocks and features in C (`blockscan`) where the
     extension is built, else in Python; the same result either way."""
-    fast = blockscan.scan(minimal_html)
+    scanner = c_scanner()
+    fast = scanner.scan(minimal_html) if scanner else None
     if fast is not None:
         texts, first, x = fast
         return _join(texts, first, model.keep(x)) if texts else ""
     bs = blocks(minimal_html)
     return joined(bs, model.keep(features(bs))) if bs else ""
+
+
+@cache
+def c_scanner() -> blockscan.Scanner | None:
+    """The C path, configured with this module's definitions; None where it is not built."""
+    flags = dict(zip(blockscan.CLASS_FLAGS, (_SPACE, _PUNCT_MARK, _DIGIT, _UPPER, _LETTER, _CJK)))
+    return blockscan.prepare(features=FEATURES, cues=CUES, classes=_char_classes(),
+                             class_flags=flags, cue_chars=_CUE_CHARS, head=_HEAD,
+                             sentence_end="".join(_SENTENCE_END),
+                             cjk_chars_per_word=_CJK_CHARS_PER_WORD)
 
 
 def joined(bs: list[Block], keep: np.ndarray) -> str:

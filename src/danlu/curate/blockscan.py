@@ -1,18 +1,19 @@
 """The C path of danlu's extractor: `blocks()` and `features()` of `danlu.curate.blocks` in one
 pass of the `_blockscan` extension (built at install; optional).
 
-blocks.py stays the definition: this module hands the extension everything the features depend
-on (the character classes, the cue regexes compiled into a small matcher program, the column
-layout), and `scan` gives exactly what `blocks` + `features` give, or None where the C path is
-not available (no compiler at install, a stale build) or declines a page (input it does not
-handle exactly like Python), and the caller takes the Python path.
+blocks.py stays the definition: it hands `prepare` everything the features depend on (the
+character classes, the cue regexes, which this module compiles into a small matcher program,
+the column layout), and `Scanner.scan` gives exactly what `blocks` + `features` give, or None
+where the extension declines a page (input it does not handle exactly like Python). `prepare`
+gives None where the C path is not available (no compiler at install, a stale build, cue syntax
+the matcher lacks): the caller then takes the Python path.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from functools import cache
+from dataclasses import dataclass
 from re import _constants as sre
 from re import _parser as sre_parse
 from types import ModuleType
@@ -22,63 +23,57 @@ import numpy as np
 _MAX_INT32 = 2**31 - 1
 _NULLABLE_BUCKET = 129  # alternatives that can match empty text, also tried at a block's end
 _BUCKETS = 130  # ASCII 0..127, 128 = any non-ASCII character, then the nullable ones
+CLASS_FLAGS = ("space", "punct", "digit", "upper", "letter", "cjk")  # the character-class bits
 
 
 class Unsupported(ValueError):
     """Regex syntax the C matcher does not implement."""
 
 
-def scan(minimal_html: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-    """(block texts, first_in_block flags, feature matrix) as `blocks` and `features` give them,
-    or None: take the Python path."""
-    configured = _configured()
-    if configured is None:
-        return None
-    module, n_features = configured
-    out = module.scan(minimal_html)
-    if out is None:
-        return None
-    texts, first, x = out
-    return (texts, np.frombuffer(first, np.uint8).astype(bool),
-            np.frombuffer(x, np.float64).reshape(len(texts), n_features))
+@dataclass(frozen=True)
+class Scanner:
+    module: ModuleType
+    n_features: int
+
+    def scan(self, minimal_html: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+        """(block texts, first_in_block flags, feature matrix) as `blocks` and `features` give
+        them, or None: take the Python path."""
+        out = self.module.scan(minimal_html)
+        if out is None:
+            return None
+        texts, first, x = out
+        return (texts, np.frombuffer(first, np.uint8).astype(bool),
+                np.frombuffer(x, np.float64).reshape(len(texts), self.n_features))
 
 
-def available() -> bool:
-    return _configured() is not None
-
-
-@cache
-def _configured() -> tuple[ModuleType, int] | None:
-    """The configured extension and its number of features, or None."""
+def prepare(*, features: tuple[str, ...], cues: dict[str, str], classes: np.ndarray,
+            class_flags: dict[str, int], cue_chars: int, head: int, sentence_end: str,
+            cjk_chars_per_word: float) -> Scanner | None:
+    """The extension, configured with blocks.py's definitions, or None (with a warning where it
+    is built but cannot serve them). The extension holds one configuration: the last one."""
     try:
         from danlu.curate import _blockscan
     except ImportError:  # built without a C compiler: the Python path
         return None
-    from danlu.curate import blocks
-
-    names = list(blocks.CUES)
+    names = list(cues)
     layout = (*_blockscan.FEATURES_BEFORE_CUES, *(f"cue_{n}" for n in names),
               *_blockscan.FEATURES_AFTER_CUES)
-    flags = (blocks._SPACE, blocks._PUNCT_MARK, blocks._DIGIT, blocks._UPPER, blocks._LETTER,
-             blocks._CJK)
-    c_flags = (_blockscan.F_SPACE, _blockscan.F_PUNCT, _blockscan.F_DIGIT, _blockscan.F_UPPER,
-               _blockscan.F_LETTER, _blockscan.F_CJK)
-    if layout != blocks.FEATURES or flags != c_flags:
+    c_flags = {name: getattr(_blockscan, f"F_{name.upper()}") for name in CLASS_FLAGS}
+    if layout != features or class_flags != c_flags or not {"related", "social"} <= set(names):
         warnings.warn("danlu.curate._blockscan is stale (its features are not blocks.FEATURES): "
                       "reinstall danlu to rebuild it; using the Python path", stacklevel=2)
         return None
     try:
-        program, dispatch, entries = compile_cues(list(blocks.CUES.values()), _blockscan)
+        program, dispatch, entries = compile_cues(list(cues.values()), _blockscan)
     except Unsupported as exc:
         warnings.warn(f"blocks.CUES: {exc}; using the Python path", stacklevel=2)
         return None
     _blockscan.configure(
-        classes=blocks._char_classes().tobytes(), program=program, dispatch=dispatch,
+        classes=classes.astype(np.uint8).tobytes(), program=program, dispatch=dispatch,
         entries=entries, n_cues=len(names), related=names.index("related"),
-        social=names.index("social"), cue_chars=blocks._CUE_CHARS, head=blocks._HEAD,
-        sentence_end="".join(sorted(blocks._SENTENCE_END)),
-        cjk_chars_per_word=blocks._CJK_CHARS_PER_WORD)
-    return _blockscan, len(blocks.FEATURES)
+        social=names.index("social"), cue_chars=cue_chars, head=head,
+        sentence_end="".join(sorted(sentence_end)), cjk_chars_per_word=cjk_chars_per_word)
+    return Scanner(_blockscan, len(features))
 
 
 def compile_cues(patterns: list[str], codes: ModuleType) -> tuple[bytes, bytes, bytes]:
@@ -167,9 +162,16 @@ class _Program:
         nodes: list[list[int | None]] = []
         for op, av in _flatten(seq):
             if op is sre.LITERAL:
+                if av == ord("\n"):
+                    raise Unsupported("a newline in a cue (blocks have none)")
                 nodes.append([c.OP_LIT, av])
-            elif op is sre.IN:
-                nodes.append([c.OP_IN, *self._class(av)])
+            elif op is sre.IN or op is sre.ANY:
+                items = av if op is sre.IN else [(sre.NEGATE, None), (sre.LITERAL, ord("\n"))]
+                if _class_has(items, "\n"):
+                    raise Unsupported(
+                        f"{op} can match a newline: the Python path searches the blocks joined by "
+                        "newlines, and a match across blocks has no C equivalent")
+                nodes.append([c.OP_IN, *self._class(items)])
             elif op is sre.AT:
                 if av not in _AT:
                     raise Unsupported(f"assertion {av}")
@@ -265,3 +267,21 @@ def _class_first(items: list) -> tuple[set[int], bool, bool]:
 
 def _is_word(c: str) -> bool:
     return c == "_" or c.isalnum()
+
+
+def _class_has(items: list, ch: str) -> bool:
+    """Whether the character class (sre_parse's items) matches ch."""
+    categories = {sre.CATEGORY_DIGIT: ch.isdecimal(), sre.CATEGORY_NOT_DIGIT: not ch.isdecimal(),
+                  sre.CATEGORY_WORD: _is_word(ch), sre.CATEGORY_NOT_WORD: not _is_word(ch),
+                  sre.CATEGORY_SPACE: ch.isspace(), sre.CATEGORY_NOT_SPACE: not ch.isspace()}
+    negate = hit = False
+    for op, av in items:
+        if op is sre.NEGATE:
+            negate = True
+        elif op is sre.LITERAL:
+            hit = hit or ord(ch) == av
+        elif op is sre.RANGE:
+            hit = hit or av[0] <= ord(ch) <= av[1]
+        elif op is sre.CATEGORY:
+            hit = hit or categories.get(av, True)
+    return hit != negate

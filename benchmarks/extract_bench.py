@@ -28,7 +28,7 @@ from resiliparse.parse.html import HTMLTree
 
 from danlu.config import load_config
 from danlu.block_train import GoldPage, load_aeb, load_trafilatura_eval
-from danlu.curate.blocks import extract_main_text
+from danlu.curate.blocks import c_scanner, extract_main_text
 from danlu.extraction_metrics import Counts, macro_micro, snippet_counts, token_overlap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         "aeb": bench_aeb(args.data / "article-extraction-benchmark", args.limit, extract_fns),
     }
     summary = []
-    print()
+    print("\ndanlu blocks ran " + ("in C (the _blockscan extension)" if c_scanner() else
+                                  "in Python: the _blockscan extension is not built"))
     for dataset, scores in best.items():
         danlu, trafilatura = scores["danlu blocks"], scores["trafilatura"]
         print(f"{dataset}: danlu blocks F1 {danlu[0]:.3f} vs trafilatura {trafilatura[0]:.3f}, "

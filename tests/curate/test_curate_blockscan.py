@@ -74,6 +74,7 @@ CASES = [
     "<p>March 3, 2024</p><p>3. März 2024</p><p>Stand:x</p><p>Stand: 12.03.</p><p>5 min read</p>",
     "<p>comments</p><p>commentsx</p><p>log in</p><p>login</p><p>sign up</p><p>Bild 3 von 7</p>",
     "<p>٣/١٢/٢٠٢٤ Arabic-Indic digits ١٢:٣٠</p><p>fig. 2</p><p>figure</p><p>fig</p>",
+    "".join("<p>" + "中" * k + "</p>" for k in [1519, 4948, 7995, 6232, 4960, 1725, 3818, 7558]),
     "<li>" + "Read more about it " * 10 + "</li>",  # longer than the cue limit
     "<p>" + "word " * 200 + "</p>" + "<p>short one</p>" * 3,
     "<p>" + "A" * 300 + "</p><p>" + "Ab1, " * 80 + "</p>",
@@ -111,6 +112,41 @@ def test_real_gold_pages_give_the_same_blocks_features_and_text(shared_data):
             bs = B.blocks(minimal_html)
             python_text = B.joined(bs, model.keep(B.features(bs))) if bs else ""
             assert B.select(minimal_html, model) == python_text
+
+
+def test_a_cue_match_too_deep_to_follow_declines_the_page(monkeypatch):
+    nested = "^(?:" + "(?:" * 20 + "a" + "|bx)" * 20 + ")*x"  # backtracks deeper than the cap
+    monkeypatch.setattr(B, "CUES", {**B.CUES, "date": nested})
+    monkeypatch.setattr(B, "_CUES", [re.compile(p, re.MULTILINE) for p in B.CUES.values()])
+    B.c_scanner.cache_clear()
+    try:
+        page = "<p>" + "a" * 100 + "x</p>"
+        assert B.c_scanner().scan(page) is None
+        assert B.c_scanner().scan("<p>short</p>") is not None
+    finally:
+        monkeypatch.undo()
+        B.c_scanner.cache_clear()
+
+
+def test_a_refused_configuration_changes_nothing():
+    from danlu.curate import _blockscan
+
+    scanner = B.c_scanner()
+    before = scanner.scan(CASES[3])
+    program, dispatch, entries = blockscan.compile_cues(list(B.CUES.values()), _blockscan)
+    bad_entries = np.frombuffer(entries, np.int32).copy()
+    bad_entries[1] = 10**8  # a program counter far past the program
+    bad_program = np.frombuffer(program, np.int32).copy()
+    bad_program[-1] = 99  # not an operation
+    args = dict(classes=B._char_classes().tobytes(), dispatch=dispatch, n_cues=len(B.CUES),
+                related=0, social=1, cue_chars=140, head=160, sentence_end=".",
+                cjk_chars_per_word=1.5)
+    with pytest.raises(ValueError, match="entry out of range"):
+        _blockscan.configure(program=program, entries=bad_entries.tobytes(), **args)
+    with pytest.raises(ValueError, match="malformed program"):
+        _blockscan.configure(program=bad_program.tobytes(), entries=entries, **args)
+    after = scanner.scan(CASES[3])
+    assert after[0] == before[0] and np.array_equal(after[2], before[2])
 
 
 @pytest.mark.parametrize("minimal_html", ["<p>a&nbsp;b</p>", "<p>&#169; 2020</p>",
@@ -152,7 +188,8 @@ def test_any_cue_regexes_of_the_supported_syntax_match_as_re_does(monkeypatch):
 
 @pytest.mark.parametrize("pattern", [r"(?i)read more", r"read(?= more)", r"(a)\1", r"a*?b",
                                      r"\Aread", r"x(?P<n>y)(?P=n)", r"read\smore", r"[^a]z",
-                                     r"\W", "a\nb"])
+                                     r"\W", "a\nb", r"(a?){3}b", r"(a*)+b", "οδος", "[ς]",
+                                     "[α-ς]"])
 def test_regex_syntax_the_matcher_lacks_is_refused(pattern):
     from danlu.curate import _blockscan
 
@@ -187,3 +224,9 @@ def test_cue_syntax_the_matcher_lacks_leaves_the_python_path(monkeypatch):
     finally:
         monkeypatch.undo()
         B.c_scanner.cache_clear()
+
+
+def test_lone_surrogates_are_declined():
+    assert B.c_scanner().scan("<p>a\ud800b</p>") is None  # the Python path refuses them too
+    with pytest.raises(UnicodeEncodeError):
+        B.features(B.blocks("<p>a\ud800b</p>"))

@@ -7,7 +7,7 @@
  * program for the subset of regex syntax they use) and the layout of the feature columns.
  * scan() returns None when it meets input it does not handle exactly like Python (an entity
  * other than the four resiliparse writes, a non-ASCII letter in a tag name); the caller then
- * takes the Python path. tests/curate/test_blockscan.py checks both agree.
+ * takes the Python path. tests/curate/test_curate_blockscan.py checks both agree.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -71,6 +71,7 @@ static int ubuf_reserve(UBuf *b, Py_ssize_t extra) {
 }
 
 static int ubuf_put(UBuf *b, const Py_UCS4 *s, Py_ssize_t n) {
+    if (n == 0) return 0;
     if (ubuf_reserve(b, n) < 0) return -1;
     memcpy(b->d + b->n, s, n * sizeof(Py_UCS4));
     b->n += n;
@@ -305,9 +306,9 @@ typedef struct Cont {
     const struct Cont *next;
 } Cont;
 
-typedef struct { const Py_UCS4 *s; Py_ssize_t n; } Subject;
+typedef struct { const Py_UCS4 *s; Py_ssize_t n; int too_deep; } Subject; /* too_deep: decline */
 
-static int run(const Subject *su, int pc, Py_ssize_t pos, const Cont *k, int depth);
+static int run(Subject *su, int pc, Py_ssize_t pos, const Cont *k, int depth);
 
 static int in_class(const int32_t *p, int items, Py_UCS4 c) {
     int negate = p[0];
@@ -328,7 +329,7 @@ static int in_class(const int32_t *p, int items, Py_UCS4 c) {
     return hit != negate;
 }
 
-static int repeat(const Subject *su, int rpc, int count, Py_ssize_t pos, const Cont *k, int depth) {
+static int repeat(Subject *su, int rpc, int count, Py_ssize_t pos, const Cont *k, int depth) {
     int min = prog[rpc + 1], max = prog[rpc + 2], body = prog[rpc + 3], after = prog[rpc + 4];
     if (count < max) { /* greedy: one more first */
         Cont kk = {1, rpc, count + 1, pos, k};
@@ -337,10 +338,10 @@ static int repeat(const Subject *su, int rpc, int count, Py_ssize_t pos, const C
     return count >= min && run(su, after, pos, k, depth + 1);
 }
 
-static int run(const Subject *su, int pc, Py_ssize_t pos, const Cont *k, int depth) {
+static int run(Subject *su, int pc, Py_ssize_t pos, const Cont *k, int depth) {
     const Py_UCS4 *s = su->s;
     Py_ssize_t n = su->n;
-    if (depth > 2000) return 0;
+    if (depth > 2000) { su->too_deep = 1; return 0; } /* the page is declined */
     for (;;) {
         switch (prog[pc]) {
         case OP_LIT:
@@ -402,7 +403,7 @@ static int lower_into(UBuf *out, const Py_UCS4 *s, Py_ssize_t n) {
 }
 
 /* Try the alternatives of one dispatch bucket at pos. */
-static unsigned try_bucket(const Subject *su, int where, int bucket, Py_ssize_t pos, unsigned found) {
+static unsigned try_bucket(Subject *su, int where, int bucket, Py_ssize_t pos, unsigned found) {
     int start = disp[2 * (where * N_BUCKETS + bucket)];
     int count = disp[2 * (where * N_BUCKETS + bucket) + 1];
     for (int e = start; e < start + count; e++) {
@@ -418,9 +419,9 @@ static unsigned try_bucket(const Subject *su, int where, int bucket, Py_ssize_t 
 }
 
 /* which cues match the lowercased block text: bit j for cue j */
-static unsigned cue_bits(const Py_UCS4 *s, Py_ssize_t n) {
+static unsigned cue_bits(const Py_UCS4 *s, Py_ssize_t n, int *too_deep) {
     unsigned found = 0, all = (1u << n_cues) - 1;
-    Subject su = {s, n};
+    Subject su = {s, n, 0};
     for (Py_ssize_t pos = 0; pos < n && found != all; pos++) {
         Py_UCS4 c = s[pos];
         int bucket = c < 128 ? (int)c : 128;
@@ -433,6 +434,7 @@ static unsigned cue_bits(const Py_UCS4 *s, Py_ssize_t n) {
         if (where == W_BLOCK && n) continue;
         found = try_bucket(&su, where, N_BUCKETS - 1, n, found);
     }
+    if (su.too_deep) *too_deep = 1;
     return found;
 }
 
@@ -506,8 +508,13 @@ static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
         X(i, 6) = (double)digits / head_chars;
         X(i, 7) = (double)upper / head_words;
         if (len <= cue_chars) {
-            if (lower_into(&low, t, len) < 0) { PyMem_Free(tmp); PyMem_Free(cues); return NULL; }
-            cues[i] = cue_bits(low.d, low.n);
+            if (lower_into(&low, t, len) < 0) {
+                PyMem_Free(low.d);
+                PyMem_Free(tmp);
+                PyMem_Free(cues);
+                return NULL;
+            }
+            cues[i] = cue_bits(low.d, low.n, &sc->bail);
         }
         for (int j = 0; j < n_cues; j++) X(i, cue0 + j) = (cues[i] >> j) & 1;
         X(i, a0 + 0) = letters == 0;
@@ -543,8 +550,13 @@ static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
         double w = link[i] < 0.3 ? words[i] : -1.0;
         if (i == 0 || w > best) { best = w; longest = i; }
     }
-    double long_sum = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) long_sum += longw[i];
+    /* the long words after each block: sums from the page's end, as blocks.features does */
+    double *after = words; /* words is not needed any more */
+    double suffix = 0.0;
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        after[i] = suffix;
+        suffix += longw[i];
+    }
     double cum_long = 0.0;
     Py_ssize_t prev_long = -1;
     /* distance to the nearest long block: a forward then a backward sweep */
@@ -570,10 +582,9 @@ static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
             X(i, a0 + 20) = 1.0;
             X(i, a0 + 23) = log1p((double)n);
         }
+        X(i, a0 + 21) = log1p(cum_long);
         cum_long += longw[i];
-        double before = cum_long - longw[i];
-        X(i, a0 + 21) = log1p(before);
-        X(i, a0 + 22) = log1p(long_sum - before - longw[i]);
+        X(i, a0 + 22) = log1p(after[i]);
         double rs = ((cues[i] >> cue_related) & 1) | ((cues[i] >> cue_social) & 1);
         if (rs > after_cue) after_cue = rs;
         X(i, a0 + 24) = after_cue;
@@ -589,22 +600,66 @@ nomem:
 }
 
 /* ---- Python API ---- */
-static int copy_buffer(PyObject *obj, size_t item, void **dst, Py_ssize_t *count, Py_ssize_t min_items) {
+/* A copy of a buffer of `item`-byte items (at least min_items), or NULL with an exception. */
+static void *copy_buffer(PyObject *obj, size_t item, Py_ssize_t *count, Py_ssize_t min_items) {
     Py_buffer view;
-    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return -1;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
     if (view.len % (Py_ssize_t)item || view.len / (Py_ssize_t)item < min_items) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "configure(): a buffer has the wrong size");
-        return -1;
+        return NULL;
     }
     void *d = PyMem_Malloc(view.len ? view.len : 1);
-    if (!d) { PyBuffer_Release(&view); PyErr_NoMemory(); return -1; }
+    if (!d) { PyBuffer_Release(&view); PyErr_NoMemory(); return NULL; }
     memcpy(d, view.buf, view.len);
-    PyMem_Free(*dst);
-    *dst = d;
-    if (count) *count = view.len / (Py_ssize_t)item;
+    *count = view.len / (Py_ssize_t)item;
     PyBuffer_Release(&view);
-    return 0;
+    return d;
+}
+
+/* Whether the program is well formed: nodes laid end to end, each sequence ending in SUCC, and
+ * every jump (branch alternatives, continuations, repeat bodies) landing on a node's start. */
+static int valid_program(const int32_t *p, Py_ssize_t len) {
+    char *start = PyMem_Calloc(len + 1, 1);
+    if (!start) return 0;
+    int ok = 1;
+    Py_ssize_t pc = 0;
+    while (ok && pc < len) { /* first pass: node starts and sizes */
+        start[pc] = 1;
+        Py_ssize_t size;
+        switch (p[pc]) {
+        case OP_LIT: case OP_AT: size = 2; break;
+        case OP_IN: size = pc + 1 < len && p[pc + 1] >= 0 ? 3 + 3 * (Py_ssize_t)p[pc + 1] : -1; break;
+        case OP_BRANCH: size = pc + 1 < len && p[pc + 1] >= 0 ? 3 + (Py_ssize_t)p[pc + 1] : -1; break;
+        case OP_REPEAT: size = 5; break;
+        case OP_SUCC: size = 1; break;
+        default: size = -1;
+        }
+        if (size < 0 || pc + size > len) ok = 0;
+        else pc += size;
+    }
+    if (ok && p[len - 1] != OP_SUCC) ok = 0;
+#define TARGET(t) ((t) >= 0 && (t) < len && start[(t)])
+    for (pc = 0; ok && pc < len; pc++) { /* second pass: jumps and operands */
+        if (!start[pc]) continue;
+        switch (p[pc]) {
+        case OP_AT: ok = p[pc + 1] >= AT_BEGIN && p[pc + 1] <= AT_END; break;
+        case OP_IN:
+            for (int i = 0; ok && i < p[pc + 1]; i++)
+                ok = p[pc + 3 + 3 * i] >= IN_LIT && p[pc + 3 + 3 * i] <= IN_NOT_SPACE;
+            break;
+        case OP_BRANCH:
+            ok = TARGET(p[pc + 2]);
+            for (int i = 0; ok && i < p[pc + 1]; i++) ok = TARGET(p[pc + 3 + i]);
+            break;
+        case OP_REPEAT:
+            ok = p[pc + 1] >= 0 && p[pc + 2] >= p[pc + 1] && TARGET(p[pc + 3]) && TARGET(p[pc + 4]);
+            break;
+        }
+    }
+#undef TARGET
+    PyMem_Free(start);
+    return ok;
 }
 
 static PyObject *configure(PyObject *self, PyObject *args, PyObject *kw) {
@@ -615,36 +670,54 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kw) {
     int nc, rel, soc;
     Py_ssize_t cc, hl;
     double cpw;
+    (void)self;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOiiinnUd", names, &classes, &program, &dispatch,
                                      &ents, &nc, &rel, &soc, &cc, &hl, &ends, &cpw))
         return NULL;
-    if (nc < 0 || nc > 30 || rel < 0 || rel >= nc || soc < 0 || soc >= nc) {
+    if (nc < 1 || nc > 30 || rel < 0 || rel >= nc || soc < 0 || soc >= nc) {
         PyErr_SetString(PyExc_ValueError, "configure(): bad cue numbers");
         return NULL;
     }
-    Py_ssize_t unused;
-    if (copy_buffer(classes, 1, (void **)&cls_table, &unused, 0x10001) < 0 ||
-        copy_buffer(program, 4, (void **)&prog, &prog_len, 1) < 0 ||
-        copy_buffer(dispatch, 4, (void **)&disp, &unused, 2 * N_WHERE * N_BUCKETS) < 0 ||
-        copy_buffer(ents, 4, (void **)&entries, &n_entries, 0) < 0)
+    /* everything is checked before anything is installed: a refused call changes nothing */
+    Py_ssize_t n_cls, n_prog, n_disp, n_ent;
+    uint8_t *c = copy_buffer(classes, 1, &n_cls, 0x10001);
+    int32_t *p = c ? copy_buffer(program, 4, &n_prog, 1) : NULL;
+    int32_t *d = p ? copy_buffer(dispatch, 4, &n_disp, 2 * N_WHERE * N_BUCKETS) : NULL;
+    int32_t *e = d ? copy_buffer(ents, 4, &n_ent, 0) : NULL;
+    Py_UCS4 *se = e ? PyUnicode_AsUCS4Copy(ends) : NULL;
+    const char *problem = NULL;
+    if (se) {
+        n_ent /= 2;
+        if (!valid_program(p, n_prog)) problem = "configure(): a malformed program";
+        for (Py_ssize_t i = 0; !problem && i < n_ent; i++) {
+            if (e[2 * i] < 0 || e[2 * i] >= nc || e[2 * i + 1] < 0 || e[2 * i + 1] >= n_prog)
+                problem = "configure(): an entry out of range";
+        }
+        for (int b = 0; !problem && b < N_WHERE * N_BUCKETS; b++) {
+            if (d[2 * b] < 0 || d[2 * b + 1] < 0 || (Py_ssize_t)d[2 * b] + d[2 * b + 1] > n_ent)
+                problem = "configure(): a dispatch bucket out of range";
+        }
+        if (problem) PyErr_SetString(PyExc_ValueError, problem);
+    }
+    if (!se || problem) {
+        PyMem_Free(c);
+        PyMem_Free(p);
+        PyMem_Free(d);
+        PyMem_Free(e);
+        PyMem_Free(se);
         return NULL;
-    n_entries /= 2;
-    for (Py_ssize_t e = 0; e < n_entries; e++) {
-        if (entries[2 * e] < 0 || entries[2 * e] >= nc || entries[2 * e + 1] < 0 ||
-            entries[2 * e + 1] >= prog_len) {
-            PyErr_SetString(PyExc_ValueError, "configure(): an entry out of range");
-            return NULL;
-        }
     }
-    for (int b = 0; b < N_WHERE * N_BUCKETS; b++) {
-        if (disp[2 * b] < 0 || disp[2 * b + 1] < 0 || disp[2 * b] + disp[2 * b + 1] > n_entries) {
-            PyErr_SetString(PyExc_ValueError, "configure(): a dispatch bucket out of range");
-            return NULL;
-        }
-    }
-    Py_UCS4 *se = PyUnicode_AsUCS4Copy(ends);
-    if (!se) return NULL;
+    PyMem_Free(cls_table);
+    PyMem_Free(prog);
+    PyMem_Free(disp);
+    PyMem_Free(entries);
     PyMem_Free(sentence_end);
+    cls_table = c;
+    prog = p;
+    prog_len = n_prog;
+    disp = d;
+    entries = e;
+    n_entries = n_ent;
     sentence_end = se;
     n_sentence_end = PyUnicode_GET_LENGTH(ends);
     n_cues = nc;
@@ -657,6 +730,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kw) {
 }
 
 static PyObject *scan(PyObject *self, PyObject *arg) {
+    (void)self;
     if (!prog) {
         PyErr_SetString(PyExc_RuntimeError, "_blockscan.scan() before configure()");
         return NULL;
@@ -669,6 +743,14 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
     Py_UCS4 *s = PyMem_Malloc((n + 4) * sizeof(Py_UCS4));
     if (!s) return PyErr_NoMemory();
     if (!PyUnicode_AsUCS4(arg, s, n + 4, 0)) { PyMem_Free(s); return NULL; }
+    if (PyUnicode_KIND(arg) != PyUnicode_1BYTE_KIND) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (s[i] >= 0xD800 && s[i] <= 0xDFFF) { /* lone surrogates: Python's path raises */
+                PyMem_Free(s);
+                Py_RETURN_NONE;
+            }
+        }
+    }
     static const Py_UCS4 br[4] = {'<', 'b', 'r', '>'};
     memcpy(s + n, br, sizeof br);
     Scan sc = {{0}, {0}, {0}, 0};
@@ -692,6 +774,7 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
         if (!ok) goto done;
         Py_DECREF(ok);
     }
+    if (sc.bail) { result = Py_NewRef(Py_None); goto done; } /* a cue match too deep to follow */
     result = PyTuple_Pack(3, texts, first, x);
 done:
     Py_XDECREF(texts);

@@ -264,9 +264,11 @@ def features(bs: list[Block]) -> np.ndarray:
         x[:, column["after_first_long"]] = x[:, column["before_last_long"]] = 0.0
         x[:, column["from_longest"]] = 1.0
         x[:, column["to_nearest_long"]] = np.log1p(n)
-    before = np.cumsum(long_words) - long_words
+    # sums in page order and from the page's end, one addition at a time (as the C path does)
+    before = np.concatenate([[0.0], np.cumsum(long_words)[:-1]])
+    after = np.concatenate([np.cumsum(long_words[::-1])[::-1][1:], [0.0]])
     x[:, column["long_words_before"]] = np.log1p(before)
-    x[:, column["long_words_after"]] = np.log1p(long_words.sum() - before - long_words)
+    x[:, column["long_words_after"]] = np.log1p(after)
     related_or_social = cues[:, [list(CUES).index("related"), list(CUES).index("social")]].max(axis=1)
     # such a cue at or before the block
     x[:, column["after_cue"]] = np.maximum.accumulate(related_or_social)

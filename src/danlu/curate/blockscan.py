@@ -26,6 +26,12 @@ _BUCKETS = 130  # ASCII 0..127, 128 = any non-ASCII character, then the nullable
 CLASS_FLAGS = ("space", "punct", "digit", "upper", "letter", "cjk")  # the character-class bits
 
 
+# str.lower() makes a word-final capital sigma "ς" and others "σ"; the C path lowers each
+# character alone: a cue must not tell the two apart.
+_SIGMAS = (0x3C2, 0x3C3)
+_SIGMA_WHY = "a Greek small sigma (str.lower() chooses between the two by context)"
+
+
 class Unsupported(ValueError):
     """Regex syntax the C matcher does not implement."""
 
@@ -164,6 +170,8 @@ class _Program:
             if op is sre.LITERAL:
                 if av == ord("\n"):
                     raise Unsupported("a newline in a cue (blocks have none)")
+                if av in _SIGMAS:
+                    raise Unsupported(_SIGMA_WHY)
                 nodes.append([c.OP_LIT, av])
             elif op is sre.IN or op is sre.ANY:
                 items = av if op is sre.IN else [(sre.NEGATE, None), (sre.LITERAL, ord("\n"))]
@@ -181,6 +189,8 @@ class _Program:
                 nodes.append([c.OP_BRANCH, len(alternatives), None, *alternatives])
             elif op is sre.MAX_REPEAT:
                 low, high, body = av
+                if _first(list(body))[2]:
+                    raise Unsupported("a repeat of something that can match empty text")
                 high = _MAX_INT32 if high is sre.MAXREPEAT else high
                 nodes.append([c.OP_REPEAT, low, high, self.sequence(list(body)), None])
             else:
@@ -200,8 +210,12 @@ class _Program:
             if op is sre.NEGATE:
                 negate = 1
             elif op is sre.LITERAL:
+                if av in _SIGMAS:
+                    raise Unsupported(_SIGMA_WHY)
                 out.append((c.IN_LIT, av, 0))
             elif op is sre.RANGE:
+                if sum(av[0] <= sigma <= av[1] for sigma in _SIGMAS) == 1:
+                    raise Unsupported(_SIGMA_WHY)
                 out.append((c.IN_RANGE, av[0], av[1]))
             elif op is sre.CATEGORY and av in _CATEGORY:
                 out.append((getattr(c, _CATEGORY[av]), 0, 0))

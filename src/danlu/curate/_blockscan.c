@@ -275,14 +275,12 @@ static int cut_blocks(Scan *sc, const Py_UCS4 *s, Py_ssize_t n) {
             j = end - 1;
             continue;
         }
-        /* Python's `if parts:` is true even for parts that join to blank text */
-        if (sc->raw.n || tn) {
-            int added = append_block(sc, depth ? stack[depth - 1] : T_NONE, link, new_block);
-            if (added < 0) return -1;
-            if (sc->bail) return 0;
-            if (added) new_block = 0;
-            link = 0;
-        }
+        /* Python's `if parts:` (blank text adds no block) */
+        int added = append_block(sc, depth ? stack[depth - 1] : T_NONE, link, new_block);
+        if (added < 0) return -1;
+        if (sc->bail) return 0;
+        if (added) new_block = 0;
+        link = 0;
         j = end - 1;
         if (tag == T_BR) continue;
         new_block = 1;
@@ -460,13 +458,14 @@ static int is_sentence_end(Py_UCS4 c) {
     return 0;
 }
 
-static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
+/* The feature rows of the scanned blocks into x: 0, or -1 with an exception. */
+static int features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
     Py_ssize_t n = sc->blocks.n;
     const Py_UCS4 *text = sc->text.d;
     double *tmp = PyMem_Calloc(10 * (size_t)n + 1, sizeof(double));
     unsigned *cues = PyMem_Calloc((size_t)n + 1, sizeof(unsigned));
     UBuf low = {0};
-    if (!tmp || !cues) { PyMem_Free(tmp); PyMem_Free(cues); return PyErr_NoMemory(); }
+    if (!tmp || !cues) goto nomem;
     double *chars = tmp, *words = tmp + n, *link = tmp + 2 * n, *logw = tmp + 3 * n,
            *longw = tmp + 4 * n, *win = tmp + 5 * n;
     const int cue0 = N_BEFORE, a0 = N_BEFORE + n_cues;
@@ -508,12 +507,7 @@ static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
         X(i, 6) = (double)digits / head_chars;
         X(i, 7) = (double)upper / head_words;
         if (len <= cue_chars) {
-            if (lower_into(&low, t, len) < 0) {
-                PyMem_Free(low.d);
-                PyMem_Free(tmp);
-                PyMem_Free(cues);
-                return NULL;
-            }
+            if (lower_into(&low, t, len) < 0) goto nomem;
             cues[i] = cue_bits(low.d, low.n, &sc->bail);
         }
         for (int j = 0; j < n_cues; j++) X(i, cue0 + j) = (cues[i] >> j) & 1;
@@ -523,6 +517,7 @@ static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
         longw[i] = (words[i] >= 25 && link[i] < 0.3) ? words[i] : 0.0;
     }
     PyMem_Free(low.d);
+    low.d = NULL; /* freed again at nomem */
     if (total < 1.0) total = 1.0;
     double cum = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -592,11 +587,13 @@ static PyObject *features_of(Scan *sc, double *x, Py_ssize_t n_feat) {
 #undef X
     PyMem_Free(tmp);
     PyMem_Free(cues);
-    Py_RETURN_NONE;
+    return 0;
 nomem:
+    PyMem_Free(low.d);
     PyMem_Free(tmp);
     PyMem_Free(cues);
-    return PyErr_NoMemory();
+    PyErr_NoMemory();
+    return -1;
 }
 
 /* ---- Python API ---- */
@@ -699,33 +696,31 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kw) {
         }
         if (problem) PyErr_SetString(PyExc_ValueError, problem);
     }
-    if (!se || problem) {
-        PyMem_Free(c);
-        PyMem_Free(p);
-        PyMem_Free(d);
-        PyMem_Free(e);
-        PyMem_Free(se);
-        return NULL;
+    int ok = se && !problem;
+    if (ok) { /* install the new tables; the old ones are freed below */
+#define SWAP(T, a, b) do { T tmp_ = (a); (a) = (b); (b) = tmp_; } while (0)
+        SWAP(uint8_t *, c, cls_table);
+        SWAP(int32_t *, p, prog);
+        SWAP(int32_t *, d, disp);
+        SWAP(int32_t *, e, entries);
+        SWAP(Py_UCS4 *, se, sentence_end);
+#undef SWAP
+        prog_len = n_prog;
+        n_entries = n_ent;
+        n_sentence_end = PyUnicode_GET_LENGTH(ends);
+        n_cues = nc;
+        cue_related = rel;
+        cue_social = soc;
+        cue_chars = cc;
+        head_len = hl;
+        cjk_chars_per_word = cpw;
     }
-    PyMem_Free(cls_table);
-    PyMem_Free(prog);
-    PyMem_Free(disp);
-    PyMem_Free(entries);
-    PyMem_Free(sentence_end);
-    cls_table = c;
-    prog = p;
-    prog_len = n_prog;
-    disp = d;
-    entries = e;
-    n_entries = n_ent;
-    sentence_end = se;
-    n_sentence_end = PyUnicode_GET_LENGTH(ends);
-    n_cues = nc;
-    cue_related = rel;
-    cue_social = soc;
-    cue_chars = cc;
-    head_len = hl;
-    cjk_chars_per_word = cpw;
+    PyMem_Free(c);
+    PyMem_Free(p);
+    PyMem_Free(d);
+    PyMem_Free(e);
+    PyMem_Free(se);
+    if (!ok) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -769,11 +764,7 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
         PyList_SET_ITEM(texts, i, t);
         PyBytes_AS_STRING(first)[i] = (char)b->first;
     }
-    if (nb) {
-        PyObject *ok = features_of(&sc, (double *)PyBytes_AS_STRING(x), n_feat);
-        if (!ok) goto done;
-        Py_DECREF(ok);
-    }
+    if (nb && features_of(&sc, (double *)PyBytes_AS_STRING(x), n_feat) < 0) goto done;
     if (sc.bail) { result = Py_NewRef(Py_None); goto done; } /* a cue match too deep to follow */
     result = PyTuple_Pack(3, texts, first, x);
 done:

@@ -336,9 +336,9 @@ def select(minimal_html: str, model: BlockModel) -> str:
     fast = scanner.scan(minimal_html) if scanner else None
     if fast is not None:
         texts, first, x = fast
-        return _join(texts, first, model.keep(x)) if texts else ""
+        return _join(texts, first, model.keep(x))
     bs = blocks(minimal_html)
-    return joined(bs, model.keep(features(bs))) if bs else ""
+    return joined(bs, model.keep(features(bs)))
 
 
 @cache
